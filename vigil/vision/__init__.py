@@ -1,0 +1,1 @@
+"""Vision engine: motion, tamper, image quality, redaction. No Django."""
