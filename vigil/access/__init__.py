@@ -1,0 +1,1 @@
+"""Footage requests, approvals, extraction and evidence packages."""

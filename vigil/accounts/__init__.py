@@ -1,0 +1,1 @@
+"""People, roles, sign-in with two-factor and lock-out."""

@@ -1,0 +1,1 @@
+"""Motion, tamper, image quality and alerts."""

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from vigil.audit import views
+
+app_name = "audit"
+urlpatterns = [
+    path("", views.search, name="search"),
+    path("verify/", views.verify, name="verify"),
+]

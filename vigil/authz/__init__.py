@@ -1,0 +1,1 @@
+"""The one permission service and access grants."""

@@ -1,0 +1,195 @@
+"""Vigil's data directory and configuration file.
+
+All state lives under ``$VIGIL_DATA_DIR``. When the variable is not set the default is
+``/var/lib/vigil`` for root and ``~/.local/share/vigil`` for everyone else.
+
+An optional ``vigil.toml`` in the data directory overrides the defaults below. Every key
+is validated: an unknown key or a value of the wrong type stops Vigil with a message that
+names the file, the key and the reason, instead of being silently ignored.
+
+This module has no Django imports: ``vigil.settings`` reads it before Django starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_FILE_NAME = "vigil.toml"
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "[::1]"]
+    # Set when Vigil sits behind an HTTPS reverse proxy: secure cookies and HSTS.
+    https: bool = False
+    csrf_trusted_origins: list[str] = []
+
+
+class DatabaseConfig(_Section):
+    # Empty: SQLite in the data directory. Otherwise postgresql://user:pass@host:port/name
+    url: str = ""
+
+
+class SecurityConfig(_Section):
+    idle_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    absolute_timeout_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # QCVN 135:2024/BTTTT and Decision 724/QĐ-BTTTT: lock out after repeated failures.
+    lockout_failures: int = Field(default=5, ge=2, le=50)
+    lockout_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    # Roles that must use TOTP two-factor authentication.
+    two_factor_roles: list[str] = ["principal", "board", "it_staff", "security_head"]
+
+
+class SiteConfig(_Section):
+    time_zone: str = "Asia/Ho_Chi_Minh"
+    language: Literal["vi", "en"] = "vi"
+
+
+class AccessConfig(_Section):
+    # Security guards may play back recent footage to handle an incident (Art. 7.1);
+    # anything older goes through a request to the board (Art. 4.1).
+    guard_playback_hours: int = Field(default=24, ge=0, le=24 * 30)
+    # Teachers and staff may watch the live view of their own department's areas.
+    staff_live_view_own_area: bool = False
+    # Department heads may watch the live view of their department's areas (Art. 6).
+    department_head_live_view: bool = True
+
+
+class RecordingConfig(_Section):
+    segment_seconds: int = Field(default=10, ge=2, le=600)
+
+
+class RetentionConfig(_Section):
+    floor_days: int = Field(default=20, ge=1, le=3650)
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    security: SecurityConfig = SecurityConfig()
+    site: SiteConfig = SiteConfig()
+    access: AccessConfig = AccessConfig()
+    recording: RecordingConfig = RecordingConfig()
+    retention: RetentionConfig = RetentionConfig()
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/vigil")
+    return Path.home() / ".local" / "share" / "vigil"
+
+
+def data_dir() -> Path:
+    raw = os.environ.get("VIGIL_DATA_DIR", "").strip()
+    return Path(raw).expanduser().resolve() if raw else default_data_dir()
+
+
+def _describe_error(path: Path, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{where}'")
+        else:
+            problems.append(f"'{where}': {err['msg']}")
+    return f"{path}: " + "; ".join(problems)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; a missing file means all defaults."""
+    if not path.exists():
+        return Config()
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe_error(path, exc)) from exc
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE_NAME
+
+    @property
+    def database(self) -> Path:
+        return self.root / "vigil.sqlite3"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit"
+
+    @property
+    def volumes(self) -> Path:
+        return self.root / "volumes"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    def ensure(self) -> None:
+        for p in (self.root, self.keys, self.audit, self.exports, self.logs, self.run):
+            p.mkdir(parents=True, exist_ok=True)
+        self.keys.chmod(0o700)
+
+
+@lru_cache(maxsize=1)
+def paths() -> Paths:
+    return Paths(data_dir())
+
+
+def read_or_create_secret(path: Path, nbytes: int = 48) -> str:
+    """A random secret kept in a private file, created on first use."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first
+        return path.read_text(encoding="ascii").strip()
+    try:
+        os.write(fd, value.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return value

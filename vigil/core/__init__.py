@@ -1,0 +1,1 @@
+"""Web shell: dashboard, navigation, language, time zone, site keys."""

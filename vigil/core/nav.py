@@ -1,0 +1,64 @@
+"""Navigation: each app lists its entries in ``vigil/<app>/nav.py`` as ``NAV``.
+
+An entry shows when the user may do its action (the permission service decides).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import import_module
+
+from django.apps import apps
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+
+StrOrPromise = str | Promise
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: StrOrPromise
+    url_name: str
+    action: str | None  # an authz Action value, or None for any signed-in user
+    order: int = 100
+    section: str = "main"
+
+
+@lru_cache(maxsize=1)
+def all_items() -> tuple[NavItem, ...]:
+    items: list[NavItem] = []
+    for config in apps.get_app_configs():
+        if not config.name.startswith("vigil."):
+            continue
+        try:
+            module = import_module(f"{config.name}.nav")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.nav":
+                raise
+            continue
+        items.extend(getattr(module, "NAV", ()))
+    return tuple(sorted(items, key=lambda i: (i.order, i.url_name)))
+
+
+def items_for(user: object) -> list[dict[str, str]]:
+    from vigil.authz.rules import FOOTAGE_ACTIONS, Action
+    from vigil.authz.services import cameras_for, can
+
+    out = []
+    for item in all_items():
+        if item.action is not None:
+            action = Action(item.action)
+            if action in FOOTAGE_ACTIONS:
+                if not cameras_for(user, action).exists():  # type: ignore[arg-type]
+                    continue
+            elif not can(user, action):  # type: ignore[arg-type]
+                continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        out.append(
+            {"label": str(item.label), "url": url, "name": item.url_name, "section": item.section}
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Live wall and playback."""

@@ -1,0 +1,1 @@
+"""Recorder nodes, segment catalog, gaps and camera health."""

@@ -1,0 +1,1 @@
+"""Retention floor, capacity model, eviction, holds and coverage."""

@@ -1,0 +1,1 @@
+"""The school, departments, areas, recorders and cameras."""
