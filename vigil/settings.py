@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "vigil.live",
     "vigil.access",
     "vigil.analytics",
+    "vigil.alerts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
