@@ -227,10 +227,8 @@ def build_server(config: dict[str, Any]) -> Any:
     role = "camera-user"
     if auth_cfg:
         auth = GstRtspServer.RTSPAuth()
-        token = GstRtspServer.RTSPToken.new_empty()
-        token.get_structure()
-        structure = token.writable_structure()
-        structure.set_value(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, role)
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", role)
         methods = set(auth_cfg.get("methods", ["basic"]))
         flags = 0
         if "basic" in methods:
