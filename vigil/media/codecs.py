@@ -462,7 +462,7 @@ class VideoParams:
                 if not item:
                     continue
                 try:
-                    out.append(base64.b64decode(item + "=" * (-len(item) % 4)))
+                    out.append(base64.b64decode(item + "=" * (-len(item) % 4), validate=True))
                 except (binascii.Error, ValueError) as exc:
                     raise CodecError(f"bad base64 in sprop attribute: {exc}") from exc
             return tuple(out)

@@ -169,3 +169,31 @@ def decode_frames(path: Path | str) -> tuple[int, str]:
     )  # fmt: skip
     text = probe.stdout.decode().strip().split(",")[0]
     return (int(text) if text.isdigit() else 0), out.stderr.decode(errors="replace")
+
+
+def fixture_frames(fx: Fixture, limit: int | None = None, *, fps: float | None = None) -> list[Any]:
+    """Video frames of a fixture through the real packetizer -> depacketizer path."""
+    from vigil.media.rtp import Frame, H264Depacketizer, H265Depacketizer
+
+    aus = access_units(fx.video.read_bytes(), fx.codec)
+    if limit is not None:
+        aus = aus[:limit]
+    step = round(90000 / (fps or fx.spec.fps))
+    frames: list[Frame] = []
+    dp = H265Depacketizer(on_frame=frames.append) if fx.codec == "h265" else H264Depacketizer(on_frame=frames.append)
+    pk = Packetizer(fx.codec)
+    for i, au in enumerate(aus):
+        for p in pk.video(au, i * step):
+            dp.push(p)
+    return frames
+
+
+def audio_frames(fx: Fixture) -> tuple[Any, list[Any]]:
+    """(AacConfig, audio Frames on track 1) of a fixture with ADTS audio."""
+    from vigil.media.codecs import parse_aac_config
+    from vigil.media.rtp import Frame
+
+    assert fx.audio is not None
+    pairs = list(adts_frames(fx.audio.read_bytes()))
+    config = parse_aac_config(adts_config(pairs[0][0]))
+    return config, [Frame(1, i * 1024, raw, True) for i, (_h, raw) in enumerate(pairs)]
