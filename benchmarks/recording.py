@@ -36,10 +36,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vigil.media.simulator import Simulator  # noqa: E402
+from vigil.media.simulator import Simulator
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-DEFAULT_VIGIL = "{python} -m vigil.media.record --volume {volume} --cameras-json {cameras_json} --workers {workers}"
+DEFAULT_VIGIL = (
+    "{python} -m vigil.media.record --volume {volume} --cameras-json {cameras_json} "
+    "--workers {workers}"
+)
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -124,7 +127,15 @@ class Measure:
         return self.pss / self.cameras / 1e6
 
 
-def measure(name: str, procs: list[subprocess.Popen[bytes]], cameras: int, warmup: float, seconds: float, outdir: Path) -> Measure:
+def measure(
+    name: str,
+    *,
+    procs: list[subprocess.Popen[bytes]],
+    cameras: int,
+    warmup: float,
+    seconds: float,
+    outdir: Path,
+) -> Measure:
     """Let ``procs`` warm up, then measure their CPU and PSS over ``seconds``."""
     pids = [p.pid for p in procs]
     time.sleep(warmup)
@@ -149,7 +160,9 @@ def measure(name: str, procs: list[subprocess.Popen[bytes]], cameras: int, warmu
     return Measure(name, cameras, elapsed, c1 - c0, statistics.median(samples or [0]), files)
 
 
-def run_ffmpeg(sim: Simulator, codes: list[str], outdir: Path, warmup: float, seconds: float) -> Measure:
+def run_ffmpeg(
+    sim: Simulator, codes: list[str], outdir: Path, warmup: float, seconds: float
+) -> Measure:
     """One ffmpeg segmenter per camera."""
     procs = []
     for code in codes:
@@ -161,10 +174,21 @@ def run_ffmpeg(sim: Simulator, codes: list[str], outdir: Path, warmup: float, se
             "-segment_format", "mp4", "-reset_timestamps", "1", str(d / "%05d.mp4"),
         ]  # fmt: skip
         procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
-    return measure("ffmpeg", procs, len(codes), warmup, seconds, outdir)
+    return measure(
+        "ffmpeg", procs=procs, cameras=len(codes), warmup=warmup, seconds=seconds, outdir=outdir
+    )
 
 
-def run_vigil(sim: Simulator, codes: list[str], outdir: Path, warmup: float, seconds: float, template: str, workers: int) -> Measure:
+def run_vigil(
+    sim: Simulator,
+    codes: list[str],
+    *,
+    outdir: Path,
+    warmup: float,
+    seconds: float,
+    template: str,
+    workers: int,
+) -> Measure:
     """The Vigil recorder command on the same cameras."""
     cams = outdir.parent / f"cams-{outdir.name}.json"
     cams.write_text(json.dumps([{"code": c, "url": sim.url(c)} for c in codes]), encoding="utf-8")
@@ -172,7 +196,9 @@ def run_vigil(sim: Simulator, codes: list[str], outdir: Path, warmup: float, sec
     cmd = template.format(python=sys.executable, volume=outdir, cameras_json=cams, workers=workers)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(shlex.split(cmd), stdin=subprocess.DEVNULL, env=env)
-    return measure("vigil", [proc], len(codes), warmup, seconds, outdir)
+    return measure(
+        "vigil", procs=[proc], cameras=len(codes), warmup=warmup, seconds=seconds, outdir=outdir
+    )
 
 
 def fit86(points: dict[int, float]) -> float:
@@ -209,10 +235,19 @@ def main() -> int:
                         if name == "ffmpeg":
                             m = run_ffmpeg(sim, codes, out, args.warmup, args.seconds)
                         else:
-                            m = run_vigil(sim, codes, out, args.warmup, args.seconds, args.vigil_cmd, args.workers)
+                            m = run_vigil(
+                                sim,
+                                codes,
+                                out,
+                                args.warmup,
+                                args.seconds,
+                                args.vigil_cmd,
+                                args.workers,
+                            )
                         results.append(m)
                         print(
-                            f"N={n:3d} repeat {r + 1} {name:6s}: {m.cpu_pct_per_camera:6.3f} % core/camera "
+                            f"N={n:3d} repeat {r + 1} {name:6s}: "
+                            f"{m.cpu_pct_per_camera:6.3f} % core/camera "
                             f"({m.cpu_s_per_camera_hour:6.1f} CPU s per camera-hour), "
                             f"{m.pss_mb_per_camera:6.2f} MB PSS/camera, {m.files} files",
                             flush=True,
@@ -233,14 +268,18 @@ def main() -> int:
             med[(name, n)] = (cpu, cph, pss)
             print(f"{n:4d} {name:8} {cpu:10.3f} {cph:12.1f} {pss:11.2f}")
         f, v = med[("ffmpeg", n)], med[("vigil", n)]
-        print(f"{n:4d} {'ratio':8} {v[0] / f[0]:10.2f} {'':12} {v[2] / f[2]:11.2f}   (Vigil / ffmpeg)")
+        print(
+            f"{n:4d} {'ratio':8} {v[0] / f[0]:10.2f} {'':12} {v[2] / f[2]:11.2f}   (Vigil / ffmpeg)"
+        )
     print("\nextrapolated to 86 cameras")
     for name in ("ffmpeg", "vigil"):
         cpu86 = fit86({n: med[(name, n)][0] * n for n in args.cameras})
         mem86 = fit86({n: med[(name, n)][2] * n for n in args.cameras})
         print(f"  {name:8}: {cpu86:6.1f} % of a core, {mem86:7.0f} MB PSS")
     if args.json:
-        Path(args.json).write_text(json.dumps([m.__dict__ for m in results], indent=1), encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps([m.__dict__ for m in results], indent=1), encoding="utf-8"
+        )
     return 0
 
 

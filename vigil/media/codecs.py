@@ -29,10 +29,24 @@ __all__ = [
     "unescape_rbsp",
 ]
 
-H264_PROFILES_WITH_CHROMA = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
+H264_PROFILES_WITH_CHROMA = frozenset(
+    {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+)
 
 AAC_SAMPLE_RATES = (
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    96000,
+    88200,
+    64000,
+    48000,
+    44100,
+    32000,
+    24000,
+    22050,
+    16000,
+    12000,
+    11025,
+    8000,
+    7350,
 )
 
 
@@ -239,9 +253,8 @@ def _parse_h264_sps(r: BitReader) -> H264Sps:
 
 
 def _h264_vui_frame_rate(r: BitReader) -> float | None:
-    if r.flag():  # aspect_ratio_info_present_flag
-        if r.u(8) == 255:
-            r.skip(32)
+    if r.flag() and r.u(8) == 255:  # aspect_ratio_info_present_flag, Extended_SAR
+        r.skip(32)
     if r.flag():  # overscan_info_present_flag
         r.skip(1)
     if r.flag():  # video_signal_type_present_flag
@@ -457,8 +470,8 @@ class VideoParams:
             if not value:
                 return ()
             out = []
-            for item in value.split(","):
-                item = item.strip()
+            for raw in value.split(","):
+                item = raw.strip()
                 if not item:
                     continue
                 try:

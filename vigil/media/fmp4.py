@@ -85,7 +85,9 @@ def _full(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
 
 def _descriptor(tag: int, payload: bytes) -> bytes:
     n = len(payload)
-    size = bytes((0x80 | (n >> 21) & 0x7F, 0x80 | (n >> 14) & 0x7F, 0x80 | (n >> 7) & 0x7F, n & 0x7F))
+    size = bytes(
+        (0x80 | (n >> 21) & 0x7F, 0x80 | (n >> 14) & 0x7F, 0x80 | (n >> 7) & 0x7F, n & 0x7F)
+    )
     return bytes((tag,)) + size + payload
 
 
@@ -101,7 +103,9 @@ def _video_trak(params: VideoParams, created: int) -> bytes:
         bytes(8), struct.pack(">hhhH", 0, 0, 0, 0), _MATRIX,
         struct.pack(">II", width << 16, height << 16),
     )  # fmt: skip
-    mdhd = _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", created, created, VIDEO_TIMESCALE, 0, 0x55C4, 0))
+    mdhd = _full(
+        b"mdhd", 0, 0, struct.pack(">IIIIHH", created, created, VIDEO_TIMESCALE, 0, 0x55C4, 0)
+    )
     hdlr = _full(b"hdlr", 0, 0, struct.pack(">I4s12x", 0, b"vide"), b"VideoHandler\x00")
     name = b"Vigil"
     entry = _box(
@@ -127,11 +131,13 @@ def _audio_trak(config: AacConfig, created: int) -> bytes:
     dec_config = _descriptor(
         4, struct.pack(">BB3sII", 0x40, 0x15, bytes(3), 0, 0) + _descriptor(5, config.config)
     )
-    es = _descriptor(3, struct.pack(">HB", AUDIO_TRACK_ID, 0) + dec_config + _descriptor(6, b"\x02"))
+    es = _descriptor(
+        3, struct.pack(">HB", AUDIO_TRACK_ID, 0) + dec_config + _descriptor(6, b"\x02")
+    )
     entry = _box(
         b"mp4a",
         bytes(6), struct.pack(">H", 1), bytes(8),
-        struct.pack(">HHHHI", max(1, config.channels), 16, 0, 0, (rate << 16) if rate < 65536 else 0),
+        struct.pack(">HHHHI", max(1, config.channels), 16, 0, 0, rate << 16 if rate < 65536 else 0),
         _full(b"esds", 0, 0, es),
     )  # fmt: skip
     return _trak(tkhd, mdhd, hdlr, _full(b"smhd", 0, 0, bytes(4)), entry)
@@ -200,11 +206,23 @@ def fragment(sequence: int, runs: Sequence[TrackRun]) -> bytes:
         trafs.append(
             struct.pack(
                 f">I4sI4sII I4sIQ I4sIIi{3 * n}I",
-                64 + 12 * n, b"traf",
-                16, b"tfhd", 0x020000, run.track_id,
-                20, b"tfdt", 0x01000000, max(0, run.base_decode_time),
-                20 + 12 * n, b"trun", 0x000701, n, offset, *entries,
-            )  # fmt: skip
+                64 + 12 * n,
+                b"traf",
+                16,
+                b"tfhd",
+                0x020000,
+                run.track_id,
+                20,
+                b"tfdt",
+                0x01000000,
+                max(0, run.base_decode_time),
+                20 + 12 * n,
+                b"trun",
+                0x000701,
+                n,
+                offset,
+                *entries,
+            )
         )
         offset += size
     mdat_size = offset - moof_size
@@ -275,7 +293,9 @@ class ScanResult:
         return self.file_size > self.complete_size
 
 
-def _children(data: bytes | memoryview, start: int = 0, end: int | None = None) -> dict[bytes, list[memoryview]]:
+def _children(
+    data: bytes | memoryview, start: int = 0, end: int | None = None
+) -> dict[bytes, list[memoryview]]:
     view = memoryview(data)
     end = len(view) if end is None else end
     out: dict[bytes, list[memoryview]] = {}
@@ -346,7 +366,9 @@ def _parse_trak(trak: memoryview) -> tuple[TrackInfo, dict[str, int]]:
                 width, height = params.width, params.height
         except (CodecError, IndexError, struct.error):
             pass
-        info = TrackInfo(track_id, "video", timescale, codec, codec_string, width, height, config=config)
+        info = TrackInfo(
+            track_id, "video", timescale, codec, codec_string, width, height, config=config
+        )
     elif handler == b"soun":
         channels = struct.unpack_from(">H", body, 16)[0]
         inner = _children(body, 28)
@@ -356,12 +378,32 @@ def _parse_trak(trak: memoryview) -> tuple[TrackInfo, dict[str, int]]:
             config = _asc_from_esds(bytes(esds[0][4:]))
             try:
                 aac = parse_aac_config(config)
-                codec, codec_string, rate, channels = "aac", aac.codec_string, aac.sample_rate, aac.channels
+                codec, codec_string, rate, channels = (
+                    "aac",
+                    aac.codec_string,
+                    aac.sample_rate,
+                    aac.channels,
+                )
             except CodecError:
                 pass
-        info = TrackInfo(track_id, "audio", timescale, codec, codec_string, sample_rate=rate, channels=channels, config=config)
+        info = TrackInfo(
+            track_id,
+            "audio",
+            timescale,
+            codec,
+            codec_string,
+            sample_rate=rate,
+            channels=channels,
+            config=config,
+        )
     else:
-        info = TrackInfo(track_id, handler.decode(errors="replace"), timescale, fourcc.decode(errors="replace"), "")
+        info = TrackInfo(
+            track_id,
+            handler.decode(errors="replace"),
+            timescale,
+            fourcc.decode(errors="replace"),
+            "",
+        )
     return info, {"timescale": timescale}
 
 
@@ -396,7 +438,9 @@ def _params_from_hvcc(rec: bytes) -> VideoParams:
             size = struct.unpack_from(">H", rec, pos)[0]
             found.setdefault(nal_type, []).append(rec[pos + 2 : pos + 2 + size])
             pos += 2 + size
-    return VideoParams(codec="h265", vps=tuple(found[32]), sps=tuple(found[33]), pps=tuple(found[34]))
+    return VideoParams(
+        codec="h265", vps=tuple(found[32]), sps=tuple(found[33]), pps=tuple(found[34])
+    )
 
 
 def _asc_from_esds(data: bytes) -> bytes:
@@ -431,7 +475,9 @@ def _asc_from_esds(data: bytes) -> bytes:
     return b""
 
 
-def _parse_moof(moof: memoryview, video_id: int, trex: dict[int, tuple[int, int, int]]) -> tuple[int, int, int, bool, int]:
+def _parse_moof(
+    moof: memoryview, video_id: int, trex: dict[int, tuple[int, int, int]]
+) -> tuple[int, int, int, bool, int]:
     """(sequence, base_decode_time, duration, first_is_key, samples) of the video traf."""
     boxes = _children(moof)
     sequence = struct.unpack_from(">I", _one(boxes, b"mfhd"), 4)[0]
@@ -545,7 +591,9 @@ def _scan(f: BinaryIO) -> ScanResult:
                 for t in _children(boxes[b"mvex"][0]).get(b"trex", []):
                     tid, _idx, d_dur, d_size, d_flags = struct.unpack_from(">5I", t, 4)
                     trex[tid] = (d_dur, d_size, d_flags)
-            result = ScanResult(file_size=file_size, init_size=pos + size, tracks=tracks, start_utc=start_utc)
+            result = ScanResult(
+                file_size=file_size, init_size=pos + size, tracks=tracks, start_utc=start_utc
+            )
             result.complete_size = pos + size
             video = result.video
             if video is not None:

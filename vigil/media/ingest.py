@@ -45,6 +45,7 @@ from vigil.media.rtsp import (
     CameraUnreachable,
     Credentials,
     InvalidStreamURL,
+    MediaTrack,
     ProtocolError,
     RtspClient,
     RtspError,
@@ -266,7 +267,9 @@ class CameraIngest:
                 self._open_gap(start, cause, detail)
                 log.warning("camera %s: recording interrupted (%s): %s", self.code, cause, detail)
             attempt = 0 if self.stats.frames > recorded_before else attempt + 1
-            delay = self.backoff[min(attempt, len(self.backoff) - 1)] if attempt else self.backoff[0]
+            delay = (
+                self.backoff[min(attempt, len(self.backoff) - 1)] if attempt else self.backoff[0]
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
         self._stop_gaps()
@@ -292,12 +295,16 @@ class CameraIngest:
             found = ", ".join(f"{t.media}/{t.encoding or t.payload_type}" for t in desc.tracks)
             raise UnsupportedStream(f"no H.264/H.265 video track in the stream (found: {found})")
         audio = desc.first("audio", ("MPEG4-GENERIC",)) if self.record_audio else None
-        video_dp = make_depacketizer(video.encoding, track=0, fmtp=video.fmtp, on_frame=self._on_frame)
+        video_dp = make_depacketizer(
+            video.encoding, track=0, fmtp=video.fmtp, on_frame=self._on_frame
+        )
         depacks = [video_dp]
         audio_dp: AacDepacketizer | None = None
         if audio is not None:
             try:
-                dp = make_depacketizer(audio.encoding, track=1, fmtp=audio.fmtp, on_frame=self._on_frame)
+                dp = make_depacketizer(
+                    audio.encoding, track=1, fmtp=audio.fmtp, on_frame=self._on_frame
+                )
                 assert isinstance(dp, AacDepacketizer)
                 audio_dp = dp
             except CodecError as exc:
@@ -324,11 +331,12 @@ class CameraIngest:
         await client.play()
         # Align tracks on the RTP-Info rtptime of PLAY (same instant for all tracks).
         self._offsets = [0, 0]
-        for dp, track in ((video_dp, video), (audio_dp, audio)):
-            if dp is None or track is None:
-                continue
+        aligned: list[tuple[Depacketizer, MediaTrack]] = [(video_dp, video)]
+        if audio_dp is not None and audio is not None:
+            aligned.append((audio_dp, audio))
+        for dp, track in aligned:
             _seq, rtptime = client.rtp_info_for(track)
-            first = dp.extender._base  # first packet's timestamp, if one arrived
+            first = dp.extender.base  # first packet's timestamp, if one arrived
             if rtptime is not None:
                 if first is None:
                     dp.extender.set_base(rtptime)
@@ -435,7 +443,10 @@ class CameraIngest:
             gap.end_utc = max(seg.start_utc, gap.start_utc)
             self._emit_gap(gap)
             log.info(
-                "camera %s: recording resumed after %.1f s (%s)", self.code, gap.end_utc - gap.start_utc, gap.cause
+                "camera %s: recording resumed after %.1f s (%s)",
+                self.code,
+                gap.end_utc - gap.start_utc,
+                gap.cause,
             )
 
     def _finish(self, seg: SegmentFile) -> None:

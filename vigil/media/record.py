@@ -95,19 +95,25 @@ def _run_workers(argv: list[str], args: argparse.Namespace, count: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m vigil.media.record", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m vigil.media.record", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--volume", required=True, type=Path)
     parser.add_argument("--camera", action="append", metavar="CODE=URL")
     parser.add_argument("--cameras-json", metavar="FILE")
     parser.add_argument("--segment-duration", type=float, default=10.0)
     parser.add_argument("--stall-timeout", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
-    parser.add_argument("--events", metavar="FILE", help="append JSON-lines events here ('-' = stdout)")
+    parser.add_argument(
+        "--events", metavar="FILE", help="append JSON-lines events here ('-' = stdout)"
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     cams = parse_cameras(args)
     if not cams:
         parser.error("no cameras given")

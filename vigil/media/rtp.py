@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from vigil.media.codecs import AacConfig, BitReader, CodecError, VideoParams
+from vigil.media.codecs import AacConfig, BitReader, CodecError, VideoParams, parse_aac_config
 
 __all__ = [
     "AacDepacketizer",
@@ -83,6 +83,11 @@ class TimestampExtender:
     def has_base(self) -> bool:
         """True once a base timestamp was set or seen."""
         return self._base is not None
+
+    @property
+    def base(self) -> int | None:
+        """The 32-bit RTP timestamp that is tick 0 (None before the first packet)."""
+        return self._base
 
     def set_base(self, ts32: int) -> None:
         """Declare which RTP timestamp is tick 0 (e.g. ``RTP-Info: rtptime``)."""
@@ -232,9 +237,7 @@ class VideoDepacketizer(Depacketizer):
         parts = self._parts
         if parts:
             self._parts = []
-            if self._broken:
-                self.dropped += 1
-            elif self._need_key and not (self._key and self.params.complete):
+            if self._broken or (self._need_key and not (self._key and self.params.complete)):
                 self.dropped += 1
             else:
                 self._need_key = False
@@ -269,10 +272,10 @@ class H264Depacketizer(VideoDepacketizer):
         t = nal[0] & 0x1F
         if t == 5:
             self._key = True
-        elif t == 7 or t == 8:
+        elif t in {7, 8}:
             self._parameter_set(nal)
             return
-        elif t == 9 or t == 0:
+        elif t in {9, 0}:
             return
         self._parts.append(_len4(len(nal)))
         self._parts.append(nal)
@@ -477,8 +480,6 @@ def make_depacketizer(
     on_frame: Callable[[Frame], None] | None = None,
 ) -> Depacketizer:
     """Depacketizer for an SDP ``rtpmap`` encoding name (``H264``, ``H265``, ``MPEG4-GENERIC``)."""
-    from vigil.media.codecs import parse_aac_config
-
     name = encoding.upper()
     if name == "H264":
         return H264Depacketizer(VideoParams.from_sprop("h264", fmtp), track, on_frame)

@@ -117,9 +117,7 @@ def validate_url(url: str) -> StreamURL:
     if scheme != "rtsp":
         if scheme in ("rtsps", "rtspu"):
             raise InvalidStreamURL(f"{scheme}:// is not supported, use rtsp://")
-        raise InvalidStreamURL(
-            f"stream URL must start with rtsp://, got {redact_url(url)!r}"
-        )
+        raise InvalidStreamURL(f"stream URL must start with rtsp://, got {redact_url(url)!r}")
     host = parts.hostname or ""
     if not host:
         raise InvalidStreamURL(f"stream URL has no host: {redact_url(url)!r}")
@@ -166,7 +164,9 @@ def with_credentials(url: str, credentials: Credentials | None) -> str:
         return url
     parts = urlsplit(url)
     userinfo = quote(credentials.username, safe="") + ":" + quote(credentials.password, safe="")
-    return urlunsplit((parts.scheme, f"{userinfo}@{parts.netloc}", parts.path, parts.query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme, f"{userinfo}@{parts.netloc}", parts.path, parts.query, parts.fragment)
+    )
 
 
 def join_control(base: str, control: str) -> str:
@@ -268,7 +268,9 @@ def parse_sdp(text: str, base_url: str) -> SessionDescription:
     for t in tracks:
         t.control = join_control(base_url, t.control)
         if not t.encoding and t.payload_type < 96:
-            t.encoding = {0: "PCMU", 8: "PCMA", 26: "JPEG", 14: "MPA", 32: "MPV"}.get(t.payload_type, "")
+            t.encoding = {0: "PCMU", 8: "PCMA", 26: "JPEG", 14: "MPA", 32: "MPV"}.get(
+                t.payload_type, ""
+            )
             t.clock_rate = t.clock_rate or (90000 if t.media == "video" else 8000)
     return SessionDescription(base_url=base_url, tracks=tracks, control=session_url, text=text)
 
@@ -535,11 +537,15 @@ class RtspClient:
                 f"no answer from {self.host}:{self.port} within {self.connect_timeout:g} s"
             ) from exc
         except socket.gaierror as exc:
-            raise CameraUnreachable(f"cannot resolve camera host {self.host!r}: {exc.strerror}") from exc
+            raise CameraUnreachable(
+                f"cannot resolve camera host {self.host!r}: {exc.strerror}"
+            ) from exc
         except ConnectionRefusedError as exc:
             raise CameraUnreachable(f"{self.host}:{self.port} refused the connection") from exc
         except OSError as exc:
-            raise CameraUnreachable(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from exc
+            raise CameraUnreachable(
+                f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from exc
         self._conn = conn
         sock = conn.transport.get_extra_info("socket") if conn.transport else None
         if sock is not None:
@@ -578,7 +584,9 @@ class RtspClient:
         self.close()
 
     # --- requests ---------------------------------------------------------------------
-    async def request(self, method: str, url: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    async def request(
+        self, method: str, url: str | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
         """Send a request and return the (2xx) response, authenticating once if asked."""
         target = url or self.url
         for attempt in range(3):
@@ -586,23 +594,33 @@ class RtspClient:
             if resp.status != 401:
                 break
             if self.credentials is None:
-                raise AuthenticationFailed(f"camera {self.display_url} requires a user name and password")
+                raise AuthenticationFailed(
+                    f"camera {self.display_url} requires a user name and password"
+                )
             challenges = resp.headers.get("www-authenticate", [])
             stale = any("stale=true" in c.lower() for c in challenges)
             if attempt > 0 and not stale:
-                raise AuthenticationFailed(f"camera {self.display_url} rejected the user name or password")
+                raise AuthenticationFailed(
+                    f"camera {self.display_url} rejected the user name or password"
+                )
             auth = _Authenticator(self.credentials)
             if not auth.challenge(challenges):
-                raise UnsupportedStream(f"camera asks for an unsupported authentication scheme: {challenges!r}")
+                raise UnsupportedStream(
+                    f"camera asks for an unsupported authentication scheme: {challenges!r}"
+                )
             self._auth = auth
         else:  # pragma: no cover - loop always breaks or raises
             raise AuthenticationFailed(f"camera {self.display_url} rejected the credentials")
         if resp.status == 401:
-            raise AuthenticationFailed(f"camera {self.display_url} rejected the user name or password")
+            raise AuthenticationFailed(
+                f"camera {self.display_url} rejected the user name or password"
+            )
         if resp.status == 404:
             raise UnsupportedStream(f"camera has no stream at {self.display_url} (404 Not Found)")
         if resp.status == 461:
-            raise UnsupportedStream("camera does not support RTP over TCP (461 Unsupported Transport)")
+            raise UnsupportedStream(
+                "camera does not support RTP over TCP (461 Unsupported Transport)"
+            )
         if not 200 <= resp.status < 300:
             raise ProtocolError(f"{method} failed: {resp.status} {resp.reason}")
         return resp
@@ -610,7 +628,11 @@ class RtspClient:
     async def _send(self, method: str, url: str, headers: dict[str, str]) -> Response:
         conn = self._conn
         if conn is None or conn.transport is None or conn.closed.done():
-            raise conn.close_reason if conn and conn.close_reason else CameraUnreachable("not connected")
+            raise (
+                conn.close_reason
+                if conn and conn.close_reason
+                else CameraUnreachable("not connected")
+            )
         self._cseq += 1
         cseq = self._cseq
         lines = [f"{method} {url} RTSP/1.0", f"CSeq: {cseq}", f"User-Agent: {self.user_agent}"]
@@ -682,14 +704,18 @@ class RtspClient:
 
     async def play(self) -> dict[str, tuple[int | None, int | None]]:
         """PLAY from now; returns RTP-Info ``{control URL: (seq, rtptime)}``; starts keepalive."""
-        resp = await self.request("PLAY", self.description.control if self.description else self.url, {"Range": "npt=0.000-"})
+        resp = await self.request(
+            "PLAY",
+            self.description.control if self.description else self.url,
+            {"Range": "npt=0.000-"},
+        )
         self.rtp_info = {}
         for item in ",".join(resp.headers.get("rtp-info", [])).split(","):
-            fields = dict(
-                (k.strip().lower(), v.strip())
+            fields = {
+                k.strip().lower(): v.strip()
                 for k, _, v in (p.partition("=") for p in item.split(";"))
                 if k.strip()
-            )
+            }
             if "url" in fields:
                 seq = int(fields["seq"]) if fields.get("seq", "").isdigit() else None
                 rtptime = int(fields["rtptime"]) if fields.get("rtptime", "").isdigit() else None
@@ -701,7 +727,11 @@ class RtspClient:
     def rtp_info_for(self, track: MediaTrack) -> tuple[int | None, int | None]:
         """RTP-Info (seq, rtptime) of ``track``, matching absolute or relative URLs."""
         for url, info in self.rtp_info.items():
-            if url == track.control or track.control.endswith(url) or url.endswith(track.control.rsplit("/", 1)[-1]):
+            if (
+                url == track.control
+                or track.control.endswith(url)
+                or url.endswith(track.control.rsplit("/", 1)[-1])
+            ):
                 return info
         return (None, None)
 
@@ -715,7 +745,9 @@ class RtspClient:
         saved = self.response_timeout
         self.response_timeout = min(saved, 2.0)
         try:
-            await self.request("TEARDOWN", self.description.control if self.description else self.url)
+            await self.request(
+                "TEARDOWN", self.description.control if self.description else self.url
+            )
         finally:
             self.response_timeout = saved
             self._session = None
@@ -725,7 +757,12 @@ class RtspClient:
         while True:
             await asyncio.sleep(self._session_timeout / 2)
             try:
-                await self.request(method, self.description.control if self.description and method != "OPTIONS" else self.url)
+                await self.request(
+                    method,
+                    self.description.control
+                    if self.description and method != "OPTIONS"
+                    else self.url,
+                )
             except asyncio.CancelledError:
                 raise
             except RtspError as exc:

@@ -64,15 +64,24 @@ _NAME_RE = re.compile(r"(\d{6})-(\d{2,})\.mp4")
 def validate_camera_code(code: str) -> str:
     """Return ``code`` if it is safe as a directory name, else raise ValueError."""
     if not _CODE_RE.fullmatch(code) or code in (".", ".."):
-        raise ValueError(f"camera code {code!r} must be 1-64 of A-Z a-z 0-9 _ . - (not starting with . _ -)")
+        raise ValueError(
+            f"camera code {code!r} must be 1-64 of A-Z a-z 0-9 _ . - (not starting with . _ -)"
+        )
     return code
 
 
-def segment_path(volume: str | os.PathLike[str], camera_code: str, start_utc: float, seq: int = 0) -> Path:
+def segment_path(
+    volume: str | os.PathLike[str], camera_code: str, start_utc: float, seq: int = 0
+) -> Path:
     """``<volume>/<code>/<YYYY-MM-DD>/<HHMMSS>-<seq>.mp4`` for a UTC start time."""
     validate_camera_code(camera_code)
     t = dt.datetime.fromtimestamp(start_utc, tz=dt.UTC)
-    return Path(volume) / camera_code / t.strftime("%Y-%m-%d") / f"{t.strftime('%H%M%S')}-{seq:02d}.mp4"
+    return (
+        Path(volume)
+        / camera_code
+        / t.strftime("%Y-%m-%d")
+        / f"{t.strftime('%H%M%S')}-{seq:02d}.mp4"
+    )
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,7 @@ class SegmentFile:
         self,
         path: Path,
         fd: int,
+        *,
         camera_code: str,
         params: VideoParams,
         audio: AacConfig | None,
@@ -276,7 +286,11 @@ class SegmentWriter:
         params = frame.params
         assert params is not None
         clock = self.clock
-        start_utc = clock.anchor(frame.ticks, self.floor_utc) if not clock.anchored else clock.observe(frame.ticks)
+        start_utc = (
+            clock.anchor(frame.ticks, self.floor_utc)
+            if not clock.anchored
+            else clock.observe(frame.ticks)
+        )
         if self.floor_utc is not None and start_utc < self.floor_utc:
             start_utc = self.floor_utc
         camera_dir = self.volume / self.camera_code
@@ -297,7 +311,14 @@ class SegmentWriter:
             except FileExistsError:
                 seq += 1
         self.current = SegmentFile(
-            path, fd, self.camera_code, params, self.audio, frame.ticks, start_utc, new_dirs
+            path,
+            fd,
+            camera_code=self.camera_code,
+            params=params,
+            audio=self.audio,
+            start_ticks=frame.ticks,
+            start_utc=start_utc,
+            new_dirs=new_dirs,
         )
         self._sequence = 0
         self._audio = [a for a in self._audio if a.ticks >= self.current.audio_base]
@@ -344,7 +365,11 @@ class SegmentWriter:
     def write(self, frame: Frame) -> SegmentFile | None:
         """Add a frame; returns the previous file when this frame started a new one."""
         if frame.track != 0:
-            if self.current is not None and self.audio is not None and frame.ticks >= self.current.audio_base:
+            if (
+                self.current is not None
+                and self.audio is not None
+                and frame.ticks >= self.current.audio_base
+            ):
                 self._audio.append(frame)
             return None
         seg = self.current
@@ -359,7 +384,9 @@ class SegmentWriter:
         done: SegmentFile | None = None
         if frame.keyframe:
             self._flush(frame.ticks)
-            changed = frame.params is not None and frame.params != seg.params and frame.params.complete
+            changed = (
+                frame.params is not None and frame.params != seg.params and frame.params.complete
+            )
             if changed or frame.ticks - seg.start_ticks >= self.target_ticks:
                 done = seg
                 self.floor_utc = seg.end_utc
@@ -377,7 +404,11 @@ class SegmentWriter:
             return None
         if self._video:
             last = self._video[-1].ticks
-            self._flush(end_ticks if end_ticks is not None and end_ticks > last else last + self._last_duration)
+            self._flush(
+                end_ticks
+                if end_ticks is not None and end_ticks > last
+                else last + self._last_duration
+            )
         self.current = None
         self._audio = []
         self.floor_utc = seg.end_utc
@@ -402,10 +433,10 @@ def recover(path: str | os.PathLike[str]) -> FinishedSegment | None:
     if not info.fragments:
         return None
     if info.truncated:
-        with open(p, "r+b") as f:
-            f.truncate(info.complete_size)
-            f.flush()
-            os.fsync(f.fileno())
+        with open(p, "r+b") as rw:
+            rw.truncate(info.complete_size)
+            rw.flush()
+            os.fsync(rw.fileno())
         _fsync_dir(p.parent)
     sha = hashlib.sha256()
     with open(p, "rb") as f:

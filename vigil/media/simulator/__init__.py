@@ -39,11 +39,11 @@ from vigil.media.simulator.fixtures import (
 
 __all__ = [
     "CameraMount",
+    "FootageMissing",
     "Simulator",
     "SimulatorError",
-    "FootageMissing",
-    "gst_available",
     "free_port",
+    "gst_available",
 ]
 
 SYSTEM_PYTHON = os.environ.get("VIGIL_GST_PYTHON", "/usr/bin/python3")

@@ -19,7 +19,8 @@ Each mount loops its Annex-B elementary stream (and ADTS audio) forever at real-
 pace: an ``appsrc`` is fed access unit by access unit with explicit, continuous
 timestamps (frame n of loop k gets ``(k * frames + n) / fps``), so RTP timestamps and
 sequence numbers continue across the loop point; the RTSP server's sinks pace the
-non-live pipeline against the clock. Media are shared: several clients of one mount share one pipeline.
+non-live pipeline against the clock. Media are shared: several clients of one mount
+share one pipeline.
 The clock mount encodes a live 640x360 picture with the wall clock (UTC, milliseconds)
 burnt in, for end-to-end latency measurements. When listening, the server prints
 ``READY <port>`` on stdout.
@@ -133,7 +134,7 @@ class LoopFeeder:
     def __init__(self, mount: dict[str, Any], media: Any) -> None:
         self.codec = mount.get("codec", "h264")
         self.frames: list[bytes] = _load(mount["video"], self.codec)
-        self.frame_ns = int(round(1e9 / float(mount.get("fps", 10.0))))
+        self.frame_ns = round(1e9 / float(mount.get("fps", 10.0)))
         self.loop_ns = self.frame_ns * len(self.frames)
         self.vindex = 0
         element = media.get_element()
@@ -142,7 +143,7 @@ class LoopFeeder:
         self.asrc = element.get_by_name("asrc")
         if self.asrc is not None and mount.get("audio"):
             self.aframes, rate = _load(mount["audio"], "aac")
-            self.aframe_ns = int(round(1024 * 1e9 / rate))
+            self.aframe_ns = round(1024 * 1e9 / rate)
             # Audio frames that fit in one video loop, so audio and video stay aligned.
             self.aper_loop = max(1, min(len(self.aframes), self.loop_ns // self.aframe_ns))
             self.aindex = 0
@@ -279,7 +280,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: gst_server.py CONFIG.json|-", file=sys.stderr)
         return 2
-    text = sys.stdin.read() if argv[1] == "-" else open(argv[1], encoding="utf-8").read()
+    if argv[1] == "-":
+        text = sys.stdin.read()
+    else:
+        with open(argv[1], encoding="utf-8") as f:
+            text = f.read()
     config = json.loads(text)
     Gst.init(None)
     server = build_server(config)

@@ -53,7 +53,7 @@ def volume(tmp_path: Path) -> Iterator[Path]:
     """An empty recording volume."""
     vol = tmp_path / "volume"
     vol.mkdir()
-    yield vol
+    return vol
 
 
 def first_nal(fixture: Fixture, nal_type: int) -> bytes:

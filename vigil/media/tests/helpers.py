@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from vigil.media.codecs import split_annexb
+from vigil.media.codecs import parse_aac_config, split_annexb
+from vigil.media.rtp import Frame, H264Depacketizer, H265Depacketizer
 from vigil.media.simulator.fixtures import Fixture, FixtureSpec, FootageMissing, build_fixture
 
 
@@ -64,7 +65,9 @@ def is_key(au: list[bytes], codec: str) -> bool:
 class Packetizer:
     """Reference RFC 6184 / RFC 7798 / RFC 3640 packetizer (tests only)."""
 
-    def __init__(self, codec: str, *, mtu: int = 1400, pt: int = 96, seq: int = 65500, ssrc: int = 0x1234) -> None:
+    def __init__(
+        self, codec: str, *, mtu: int = 1400, pt: int = 96, seq: int = 65500, ssrc: int = 0x1234
+    ) -> None:
         self.codec = codec
         self.mtu = mtu
         self.pt = pt
@@ -73,7 +76,12 @@ class Packetizer:
 
     def _rtp(self, payload: bytes, ts: int, marker: bool) -> bytes:
         header = struct.pack(
-            ">BBHII", 0x80, (0x80 if marker else 0) | self.pt, self.seq & 0xFFFF, ts & 0xFFFFFFFF, self.ssrc
+            ">BBHII",
+            0x80,
+            (0x80 if marker else 0) | self.pt,
+            self.seq & 0xFFFF,
+            ts & 0xFFFFFFFF,
+            self.ssrc,
         )
         self.seq = (self.seq + 1) & 0xFFFF
         return header + payload
@@ -94,7 +102,12 @@ class Packetizer:
                 packets.append((hdr + b"".join(struct.pack(">H", len(n)) + n for n in agg), False))
             else:
                 nri = max(n[0] & 0x60 for n in agg)
-                packets.append((bytes((nri | 24,)) + b"".join(struct.pack(">H", len(n)) + n for n in agg), False))
+                packets.append(
+                    (
+                        bytes((nri | 24,)) + b"".join(struct.pack(">H", len(n)) + n for n in agg),
+                        False,
+                    )
+                )
             agg.clear()
 
         for nal in au:
@@ -171,16 +184,20 @@ def decode_frames(path: Path | str) -> tuple[int, str]:
     return (int(text) if text.isdigit() else 0), out.stderr.decode(errors="replace")
 
 
-def fixture_frames(fx: Fixture, limit: int | None = None, *, fps: float | None = None) -> list[Any]:
+def fixture_frames(
+    fx: Fixture, limit: int | None = None, *, fps: float | None = None
+) -> list[Frame]:
     """Video frames of a fixture through the real packetizer -> depacketizer path."""
-    from vigil.media.rtp import Frame, H264Depacketizer, H265Depacketizer
-
     aus = access_units(fx.video.read_bytes(), fx.codec)
     if limit is not None:
         aus = aus[:limit]
     step = round(90000 / (fps or fx.spec.fps))
     frames: list[Frame] = []
-    dp = H265Depacketizer(on_frame=frames.append) if fx.codec == "h265" else H264Depacketizer(on_frame=frames.append)
+    dp = (
+        H265Depacketizer(on_frame=frames.append)
+        if fx.codec == "h265"
+        else H264Depacketizer(on_frame=frames.append)
+    )
     pk = Packetizer(fx.codec)
     for i, au in enumerate(aus):
         for p in pk.video(au, i * step):
@@ -190,9 +207,6 @@ def fixture_frames(fx: Fixture, limit: int | None = None, *, fps: float | None =
 
 def audio_frames(fx: Fixture) -> tuple[Any, list[Any]]:
     """(AacConfig, audio Frames on track 1) of a fixture with ADTS audio."""
-    from vigil.media.codecs import parse_aac_config
-    from vigil.media.rtp import Frame
-
     assert fx.audio is not None
     pairs = list(adts_frames(fx.audio.read_bytes()))
     config = parse_aac_config(adts_config(pairs[0][0]))

@@ -78,7 +78,9 @@ def test_split_annexb_three_and_four_byte_start_codes() -> None:
     assert split_annexb(data) == [b"\x67\xaa", b"\x68\xbb", b"\x65\xcc"]
 
 
-def _synthetic_h264_sps(width_mbs: int, height_mbs: int, crop_bottom: int, profile: int = 100) -> bytes:
+def _synthetic_h264_sps(
+    width_mbs: int, height_mbs: int, crop_bottom: int, profile: int = 100
+) -> bytes:
     w = BitWriter()
     w.u(8, profile)
     w.u(8, 0)
@@ -152,7 +154,8 @@ def test_real_h265_sps_and_hvcc(main_h265: Fixture) -> None:
     params = VideoParams(codec="h265", vps=(vps,), sps=(sps_nal,), pps=(pps,))
     back = _params_from_hvcc(params.config_record)
     assert back == params
-    assert params.config_record[0] == 1 and params.config_record[21] & 3 == 3
+    assert params.config_record[0] == 1
+    assert params.config_record[21] & 3 == 3
 
 
 @pytest.mark.footage
@@ -160,7 +163,8 @@ def test_avcc_round_trip_and_sprop(main_h264: Fixture) -> None:
     sps, pps = first_nal(main_h264, 7), first_nal(main_h264, 8)
     params = VideoParams(codec="h264", sps=(sps,), pps=(pps,))
     rec = params.config_record
-    assert rec[:4] == bytes((1, sps[1], sps[2], sps[3])) and rec[4] == 0xFF
+    assert rec[:4] == bytes((1, sps[1], sps[2], sps[3]))
+    assert rec[4] == 0xFF
     assert _params_from_avcc(rec) == params
     sprop = ",".join(base64.b64encode(x).decode() for x in (sps, pps))
     assert VideoParams.from_sprop("h264", {"sprop-parameter-sets": sprop}) == params
@@ -173,7 +177,11 @@ def test_sprop_bad_base64() -> None:
 
 @pytest.mark.parametrize(
     ("hexconfig", "rate", "channels", "codec"),
-    [("1188", 48000, 1, "mp4a.40.2"), ("1210", 44100, 2, "mp4a.40.2"), ("1408", 16000, 1, "mp4a.40.2")],
+    [
+        ("1188", 48000, 1, "mp4a.40.2"),
+        ("1210", 44100, 2, "mp4a.40.2"),
+        ("1408", 16000, 1, "mp4a.40.2"),
+    ],
 )
 def test_aac_config(hexconfig: str, rate: int, channels: int, codec: str) -> None:
     cfg = parse_aac_config(bytes.fromhex(hexconfig))

@@ -27,7 +27,9 @@ from vigil.media.tests.helpers import audio_frames, decode_frames, ffprobe, fixt
 pytestmark = pytest.mark.footage
 
 
-def write_file(path: Path, frames: list[Frame], audio: list[Frame] | None = None, audio_config: object = None) -> list[int]:
+def write_file(
+    path: Path, frames: list[Frame], audio: list[Frame] | None = None, audio_config: object = None
+) -> list[int]:
     """Write frames as init + one fragment per GOP; return per-fragment frame counts."""
     params = frames[0].params
     assert params is not None
@@ -47,7 +49,11 @@ def write_file(path: Path, frames: list[Frame], audio: list[Frame] | None = None
             rate = audio_config.sample_rate  # type: ignore[attr-defined]
             take = [a for a in audio[apos:] if a.ticks < end * rate // 90000]
             if take:
-                runs.append(TrackRun(AUDIO_TRACK_ID, take[0].ticks, [Sample(a.data, 1024, True) for a in take]))
+                runs.append(
+                    TrackRun(
+                        AUDIO_TRACK_ID, take[0].ticks, [Sample(a.data, 1024, True) for a in take]
+                    )
+                )
                 apos += len(take)
         out += fragment(seq, runs)
     path.write_bytes(bytes(out))
@@ -55,7 +61,9 @@ def write_file(path: Path, frames: list[Frame], audio: list[Frame] | None = None
 
 
 @pytest.mark.parametrize("name", ["main_h264", "main_h265"])
-def test_writer_output_probed_by_ffprobe(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_writer_output_probed_by_ffprobe(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     fx: Fixture = request.getfixturevalue(name)
     frames = fixture_frames(fx, 60)
     path = tmp_path / "out.mp4"
@@ -67,13 +75,15 @@ def test_writer_output_probed_by_ffprobe(name: str, request: pytest.FixtureReque
     assert int(stream["nb_read_frames"]) == 60
     assert float(probe["format"]["duration"]) == pytest.approx(6.0, abs=0.01)
     decoded, errors = decode_frames(path)
-    assert decoded == 60 and not errors
+    assert decoded == 60
+    assert not errors
     info = scan(path)
     assert info.duration == pytest.approx(6.0)
     assert [f.samples for f in info.fragments] == counts
     assert all(f.keyframe for f in info.fragments)
     assert info.start_utc == pytest.approx(1_700_000_000.25)
-    assert info.video is not None and info.video.codec == fx.codec
+    assert info.video is not None
+    assert info.video.codec == fx.codec
     assert info.video.codec_string == frames[0].params.codec_string  # type: ignore[union-attr]
     assert read_init(path) == path.read_bytes()[: info.init_size]
 
@@ -89,11 +99,15 @@ def test_audio_track(car_av: Fixture, tmp_path: Path) -> None:
     assert int(kinds["audio"]["sample_rate"]) == config.sample_rate
     assert float(probe["format"]["duration"]) == pytest.approx(8.0, abs=0.05)
     info = scan(path)
-    assert info.audio is not None and info.audio.codec_string == "mp4a.40.2"
+    assert info.audio is not None
+    assert info.audio.codec_string == "mp4a.40.2"
     result = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-f", "null", "-"], capture_output=True, check=False
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a", "-f", "null", "-"],
+        capture_output=True,
+        check=False,
     )
-    assert result.returncode == 0 and not result.stderr
+    assert result.returncode == 0
+    assert not result.stderr
 
 
 def test_truncation_keeps_complete_fragments_decodable(main_h264: Fixture, tmp_path: Path) -> None:
@@ -110,30 +124,36 @@ def test_truncation_keeps_complete_fragments_decodable(main_h264: Fixture, tmp_p
         part = scan(path)
         complete = [f for f in info.fragments if f.offset + f.size <= cut]
         assert part.fragments == complete
-        assert part.truncated == (cut != (complete[-1].offset + complete[-1].size if complete else info.init_size))
+        assert part.truncated == (
+            cut != (complete[-1].offset + complete[-1].size if complete else info.init_size)
+        )
         decoded, _ = decode_frames(path)
         assert decoded >= sum(counts[: len(complete)])
+    short = tmp_path / "short.mp4"
+    short.write_bytes(data[: info.init_size - 1])
     with pytest.raises(Mp4Error):
-        short = tmp_path / "short.mp4"
-        short.write_bytes(data[: info.init_size - 1])
         scan(short)
 
 
 def test_scan_reads_ffmpeg_fragmented_mp4(main_h264: Fixture, tmp_path: Path) -> None:
     out = tmp_path / "ff.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "h264", "-r", "10", "-i", str(main_h264.video), "-c", "copy",
+        ["ffmpeg", "-v", "error", "-f", "h264", "-r", "10", "-i", str(main_h264.video),
+         "-c", "copy",
          "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frames:v", "40", str(out)],
         check=True, capture_output=True,
     )  # fmt: skip
     info = scan(out)
-    assert info.video is not None and (info.video.width, info.video.height) == (1920, 1080)
+    assert info.video is not None
+    assert (info.video.width, info.video.height) == (1920, 1080)
     assert sum(f.samples for f in info.fragments) == 40
     assert info.fragments[0].keyframe
     assert info.duration == pytest.approx(4.0, abs=0.11)
 
 
-def test_live_muxer_stream_is_playable(main_h264: Fixture, sub_h264: Fixture, tmp_path: Path) -> None:
+def test_live_muxer_stream_is_playable(
+    main_h264: Fixture, sub_h264: Fixture, tmp_path: Path
+) -> None:
     frames = fixture_frames(main_h264, 30)[5:] + fixture_frames(sub_h264, 20)
     mux = LiveMuxer()
     chunks = [c for c in (mux.push(f) for f in frames) if c]
@@ -143,8 +163,10 @@ def test_live_muxer_stream_is_playable(main_h264: Fixture, sub_h264: Fixture, tm
     path = tmp_path / "live.mp4"
     path.write_bytes(b"".join(chunks[:10]))
     decoded, errors = decode_frames(path)
-    assert decoded == 10 and not errors
+    assert decoded == 10
+    assert not errors
     info = scan(path)
-    assert len(info.fragments) == 10 and info.fragments[0].keyframe
+    assert len(info.fragments) == 10
+    assert info.fragments[0].keyframe
     switch = len(frames) - 20 - first_key
     assert chunks[switch].startswith(init_segment(frames[-1].params))  # type: ignore[arg-type]

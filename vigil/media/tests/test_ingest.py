@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -39,7 +40,9 @@ class Events:
         self.states.append((code, state))
 
     def of(self, code: str) -> list[FinishedSegment]:
-        return sorted((s for s in self.segments if s.camera_code == code), key=lambda s: s.start_utc)
+        return sorted(
+            (s for s in self.segments if s.camera_code == code), key=lambda s: s.start_utc
+        )
 
     def gaps_of(self, code: str) -> list[Gap]:
         return [g for _t, g in self.gaps if g.camera_code == code]
@@ -54,15 +57,20 @@ def packet_count(path: Path) -> int:
     return int(out.stdout.decode().strip().split(",")[0])
 
 
-def test_records_eight_cameras_and_isolates_bad_ones(volume: Path, main_h264: object, main_h265: object, car_av: object) -> None:
+def test_records_eight_cameras_and_isolates_bad_ones(
+    volume: Path, main_h264: object, main_h265: object, car_av: object
+) -> None:
     require_gst()
     events = Events()
     with Simulator.standard(8, sub=False, h265=1, audio=1, clock_mount=None) as sim:
         cams = [CameraSpec(c, sim.url(c)) for c in sim.codes]
-        cams += [CameraSpec("MALFORMED", "rtsp://cam:99999/x"), CameraSpec("DOWN", f"rtsp://127.0.0.1:{free_port()}/x")]
+        cams += [
+            CameraSpec("MALFORMED", "rtsp://cam:99999/x"),
+            CameraSpec("DOWN", f"rtsp://127.0.0.1:{free_port()}/x"),
+        ]
         recorder = Recorder(
-            cams, volume, on_segment=events.on_segment, on_gap=events.on_gap, on_state=events.on_state,
-            segment_duration=10.0,
+            cams, volume, on_segment=events.on_segment, on_gap=events.on_gap,
+            on_state=events.on_state, segment_duration=10.0,
         )  # fmt: skip
 
         async def run() -> None:
@@ -75,7 +83,7 @@ def test_records_eight_cameras_and_isolates_bad_ones(volume: Path, main_h264: ob
     for code in sim.codes:
         segs = events.of(code)
         assert len(segs) >= 2, code
-        for a, b in zip(segs, segs[1:], strict=False):
+        for a, b in itertools.pairwise(segs):
             assert a.end_utc == pytest.approx(b.start_utc, abs=1e-6)  # contiguous
         total = sum(s.duration for s in segs)
         assert total >= elapsed - 3.0, code
@@ -87,24 +95,32 @@ def test_records_eight_cameras_and_isolates_bad_ones(volume: Path, main_h264: ob
             assert s.end_utc - s.start_utc == pytest.approx(s.duration, abs=0.01)
         assert (code, IngestState.ONLINE) in events.states
         stopped = [g for g in events.gaps_of(code) if g.cause == GapCause.RECORDER_STOPPED]
-        assert len(stopped) == 1 and stopped[0].start_utc == pytest.approx(segs[-1].end_utc)
+        assert len(stopped) == 1
+        assert stopped[0].start_utc == pytest.approx(segs[-1].end_utc)
     hevc = events.of("CAM01")
-    assert hevc[0].codec == "h265" and hevc[0].codec_string.startswith("hvc1.1.6")
+    assert hevc[0].codec == "h265"
+    assert hevc[0].codec_string.startswith("hvc1.1.6")
     assert ffprobe(hevc[0].path)["streams"][0]["codec_name"] == "hevc"
     decoded, errors = decode_frames(hevc[0].path)
-    assert decoded == hevc[0].frames and not errors
+    assert decoded == hevc[0].frames
+    assert not errors
     av = events.of("CAM02")[0]
-    assert av.has_audio and av.audio_codec_string == "mp4a.40.2"
+    assert av.has_audio
+    assert av.audio_codec_string == "mp4a.40.2"
     assert sorted(s["codec_name"] for s in ffprobe(av.path)["streams"]) == ["aac", "h264"]
     h264 = events.of("CAM03")[0]
     decoded, errors = decode_frames(h264.path)
-    assert decoded == h264.frames == 100 and not errors
+    assert decoded == h264.frames == 100
+    assert not errors
     assert (h264.width, h264.height, h264.fps) == (1920, 1080, 10.0)
     malformed = events.gaps_of("MALFORMED")
-    assert malformed[0].cause == GapCause.STREAM_ERROR and "port" in malformed[0].detail
+    assert malformed[0].cause == GapCause.STREAM_ERROR
+    assert "port" in malformed[0].detail
     down = events.gaps_of("DOWN")
-    assert down[0].cause == GapCause.CAMERA_UNREACHABLE and down[0].end_utc is None
-    assert not events.of("MALFORMED") and not events.of("DOWN")
+    assert down[0].cause == GapCause.CAMERA_UNREACHABLE
+    assert down[0].end_utc is None
+    assert not events.of("MALFORMED")
+    assert not events.of("DOWN")
     # Files are where a person would look for them.
     assert all(s.path.parent.parent.name == s.camera_code for s in events.segments)
 
@@ -139,7 +155,10 @@ def test_server_killed_and_restarted(volume: Path, main_h264: object) -> None:
             ready_at.append(time.monotonic())
             for _ in range(80):
                 await asyncio.sleep(0.1)
-                if any(g.end_utc is not None and g.cause != GapCause.RECORDER_STOPPED for _t, g in events.gaps):
+                if any(
+                    g.end_utc is not None and g.cause != GapCause.RECORDER_STOPPED
+                    for _t, g in events.gaps
+                ):
                     break
             await asyncio.sleep(2.5)
 
@@ -149,7 +168,8 @@ def test_server_killed_and_restarted(volume: Path, main_h264: object) -> None:
     gaps = [(t, g) for t, g in events.gaps if g.cause != GapCause.RECORDER_STOPPED]
     opened = [g for _t, g in gaps if g.end_utc is None]
     closed = [(t, g) for t, g in gaps if g.end_utc is not None]
-    assert len(opened) == 1 and len(closed) == 1
+    assert len(opened) == 1
+    assert len(closed) == 1
     t_closed, gap = closed[0]
     assert gap.id == opened[0].id
     assert gap.cause in (GapCause.CAMERA_UNREACHABLE, GapCause.STREAM_STALLED)
@@ -157,13 +177,20 @@ def test_server_killed_and_restarted(volume: Path, main_h264: object) -> None:
     segs = events.of("CAM01")
     before = [s for s in segs if s.end_utc <= gap.start_utc + 1e-6]
     after = [s for s in segs if s.start_utc >= gap.end_utc - 1e-6]  # type: ignore[operator]
-    assert before and after and len(before) + len(after) == len(segs)
+    assert before
+    assert after
+    assert len(before) + len(after) == len(segs)
     assert before[-1].end_utc == pytest.approx(gap.start_utc)
     assert after[0].start_utc == pytest.approx(gap.end_utc)
     assert 2.5 <= gap.end_utc - gap.start_utc <= 9.0  # type: ignore[operator]
     for s in segs:
         assert float(ffprobe(s.path)["format"]["duration"]) == pytest.approx(s.duration, abs=0.2)
-    assert [st for c, st in events.states] == [IngestState.ONLINE, IngestState.OFFLINE, IngestState.ONLINE, IngestState.OFFLINE]
+    assert [st for c, st in events.states] == [
+        IngestState.ONLINE,
+        IngestState.OFFLINE,
+        IngestState.ONLINE,
+        IngestState.OFFLINE,
+    ]
     assert len(ingest.stats.reconnects) == 2
 
 

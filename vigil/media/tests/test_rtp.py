@@ -37,10 +37,16 @@ def _expected_sample(au: list[bytes], codec: str) -> bytes:
 
 
 def _depacketizer(codec: str, frames: list[Frame]) -> VideoDepacketizer:
-    return H265Depacketizer(on_frame=frames.append) if codec == "h265" else H264Depacketizer(on_frame=frames.append)
+    return (
+        H265Depacketizer(on_frame=frames.append)
+        if codec == "h265"
+        else H264Depacketizer(on_frame=frames.append)
+    )
 
 
-def _run(fx: Fixture, *, mtu: int = 1400, ts0: int = 123456, limit: int = 60) -> tuple[list[list[bytes]], list[Frame], VideoDepacketizer, int]:
+def _run(
+    fx: Fixture, *, mtu: int = 1400, ts0: int = 123456, limit: int = 60
+) -> tuple[list[list[bytes]], list[Frame], VideoDepacketizer, int]:
     aus = access_units(fx.video.read_bytes(), fx.codec)[:limit]
     pk = Packetizer(fx.codec, mtu=mtu)
     frames: list[Frame] = []
@@ -58,13 +64,18 @@ def test_depacketizer_reproduces_access_units(name: str, request: pytest.Fixture
     fx: Fixture = request.getfixturevalue(name)
     aus, frames, dp, _ = _run(fx)
     assert len(frames) == len(aus)
-    assert dp.lost == 0 and dp.dropped == 0 and dp.malformed == 0
+    assert dp.lost == 0
+    assert dp.dropped == 0
+    assert dp.malformed == 0
     for i, (au, frame) in enumerate(zip(aus, frames, strict=True)):
         assert frame.data == _expected_sample(au, fx.codec)
         assert frame.keyframe == is_key(au, fx.codec)
         assert frame.ticks == i * 9000
-    assert frames[0].keyframe and frames[0].params is not None and frames[0].params.complete
-    assert frames[0].params.width == fx.spec.width and frames[0].params.height == fx.spec.height
+    assert frames[0].keyframe
+    assert frames[0].params is not None
+    assert frames[0].params.complete
+    assert frames[0].params.width == fx.spec.width
+    assert frames[0].params.height == fx.spec.height
 
 
 @settings(max_examples=12, deadline=None, derandomize=True)
@@ -104,7 +115,8 @@ def test_stream_starting_mid_gop_waits_for_keyframe(main_h264: Fixture) -> None:
     for i, au in enumerate(aus):
         for p in pk.video(au, i * 3000):
             dp.push(p)
-    assert frames and frames[0].keyframe
+    assert frames
+    assert frames[0].keyframe
     assert dp.dropped == next(i for i, au in enumerate(aus) if is_key(au, "h264"))
 
 
@@ -120,7 +132,8 @@ def test_parameter_set_change_gives_new_params(main_h264: Fixture, sub_h264: Fix
     assert len(frames) == 40
     assert frames[0].params is frames[19].params
     assert frames[20].params != frames[19].params
-    assert frames[20].params is not None and frames[20].params.width == 640
+    assert frames[20].params is not None
+    assert frames[20].params.width == 640
 
 
 def test_timestamp_extender() -> None:
@@ -134,7 +147,13 @@ def test_timestamp_extender() -> None:
 
 def test_malformed_packets_are_counted_not_raised() -> None:
     dp = H264Depacketizer()
-    for junk in (b"", b"\x80", b"\x00" * 12, b"\x80\x60" + b"\x00" * 10, b"\xa0\x60" + b"\x00" * 9 + b"\xff"):
+    for junk in (
+        b"",
+        b"\x80",
+        b"\x00" * 12,
+        b"\x80\x60" + b"\x00" * 10,
+        b"\xa0\x60" + b"\x00" * 9 + b"\xff",
+    ):
         dp.push(junk)
     assert dp.malformed == 5
     assert dp.frames == 0
@@ -148,7 +167,13 @@ def test_aac_depacketizer(car_av: Fixture) -> None:
     dp = make_depacketizer(
         "MPEG4-GENERIC",
         track=1,
-        fmtp={"mode": "AAC-hbr", "config": config.config.hex(), "sizelength": "13", "indexlength": "3", "indexdeltalength": "3"},
+        fmtp={
+            "mode": "AAC-hbr",
+            "config": config.config.hex(),
+            "sizelength": "13",
+            "indexlength": "3",
+            "indexdeltalength": "3",
+        },
         on_frame=frames.append,
     )
     assert isinstance(dp, AacDepacketizer)
@@ -172,7 +197,12 @@ def test_aac_fragmented_access_unit() -> None:
     dp = AacDepacketizer(config, on_frame=frames.append)
     au = bytes(range(256)) * 10
     header = struct.pack(">HH", 16, len(au) << 3)
-    for seq, (chunk, marker) in enumerate([(au[:1000], False), (au[1000:2000], False), (au[2000:], True)]):
-        pkt = struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | 97, seq, 5000, 1) + header + chunk
+    for seq, (chunk, marker) in enumerate(
+        [(au[:1000], False), (au[1000:2000], False), (au[2000:], True)]
+    ):
+        pkt = (
+            struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | 97, seq, 5000, 1) + header + chunk
+        )
         dp.push(pkt)
-    assert len(frames) == 1 and frames[0].data == au
+    assert len(frames) == 1
+    assert frames[0].data == au

@@ -59,7 +59,9 @@ def test_validate_url_defaults() -> None:
 
 
 def test_split_and_redact_credentials() -> None:
-    url, creds = split_credentials("rtsp://admin:p%40ss:w@10.0.0.5:554/cam/realmonitor?channel=1&subtype=0")
+    url, creds = split_credentials(
+        "rtsp://admin:p%40ss:w@10.0.0.5:554/cam/realmonitor?channel=1&subtype=0"
+    )
     assert url == "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0"
     assert creds == Credentials("admin", "p@ss:w")
     assert "p@ss" not in repr(creds)
@@ -74,7 +76,9 @@ def test_control_url_resolution() -> None:
     assert join_control(base + "/", "trackID=1") == "rtsp://h/Streaming/Channels/101/trackID=1"
     assert join_control(base, "rtsp://other/abs") == "rtsp://other/abs"
     assert join_control(base, "*") == base
-    assert join_control("rtsp://h/cam/realmonitor?channel=1&subtype=0/", "trackID=0").endswith("subtype=0/trackID=0")
+    assert join_control("rtsp://h/cam/realmonitor?channel=1&subtype=0/", "trackID=0").endswith(
+        "subtype=0/trackID=0"
+    )
 
 
 SDP = """v=0\r
@@ -89,7 +93,8 @@ m=audio 0 RTP/AVP 8\r
 a=control:rtsp://10.0.0.5/abs/track2\r
 m=audio 0 RTP/AVP 97\r
 a=rtpmap:97 MPEG4-GENERIC/16000/1\r
-a=fmtp:97 streamtype=5; mode=AAC-hbr; config=1408; SizeLength=13; IndexLength=3; IndexDeltaLength=3\r
+a=fmtp:97 streamtype=5; mode=AAC-hbr; config=1408; SizeLength=13; IndexLength=3; \
+IndexDeltaLength=3\r
 a=control:trackID=3\r
 """
 
@@ -97,7 +102,11 @@ a=control:trackID=3\r
 def test_parse_sdp() -> None:
     desc = parse_sdp(SDP, "rtsp://10.0.0.5/Streaming/Channels/101/")
     v, pcma, aac = desc.tracks
-    assert (v.encoding, v.clock_rate, v.control) == ("H264", 90000, "rtsp://10.0.0.5/Streaming/Channels/101/trackID=1")
+    assert (v.encoding, v.clock_rate, v.control) == (
+        "H264",
+        90000,
+        "rtsp://10.0.0.5/Streaming/Channels/101/trackID=1",
+    )
     assert v.fmtp["sprop-parameter-sets"] == "Z2QAKKw=,aO48gA=="
     assert (pcma.encoding, pcma.control) == ("PCMA", "rtsp://10.0.0.5/abs/track2")
     assert (aac.clock_rate, aac.fmtp["sizelength"], aac.fmtp["mode"]) == (16000, "13", "AAC-hbr")
@@ -118,7 +127,8 @@ def test_digest_response_matches_rfc2617(monkeypatch: pytest.MonkeyPatch) -> Non
     header = auth.header("GET", "/dir/index.html")
     assert header is not None
     assert 'response="6629fae49393a05397450978507c4ef1"' in header
-    assert "nc=00000001" in header and 'cnonce="0a4f113b"' in header
+    assert "nc=00000001" in header
+    assert 'cnonce="0a4f113b"' in header
 
 
 def test_basic_header() -> None:
@@ -167,7 +177,9 @@ def test_silent_server_times_out() -> None:
 @pytest.fixture(scope="module")
 def auth_sim(main_h264: object) -> Iterator[Simulator]:
     require_gst()
-    sim = Simulator.standard(1, sub=False, user="viewer", password="s3cr:t@", auth_methods=("basic",))
+    sim = Simulator.standard(
+        1, sub=False, user="viewer", password="s3cr:t@", auth_methods=("basic",)
+    )
     with sim:
         yield sim
 
@@ -175,7 +187,9 @@ def auth_sim(main_h264: object) -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def digest_sim(main_h264: object) -> Iterator[Simulator]:
     require_gst()
-    sim = Simulator.standard(1, sub=False, user="viewer", password="d1gest", auth_methods=("digest",))
+    sim = Simulator.standard(
+        1, sub=False, user="viewer", password="d1gest", auth_methods=("digest",)
+    )
     with sim:
         yield sim
 
@@ -205,7 +219,8 @@ def test_auth_with_separate_credentials(which: str, request: pytest.FixtureReque
     assert "@" not in url
     assert sim.password is not None
     frames = asyncio.run(_play(url, Credentials("viewer", sim.password)))
-    assert len(frames) >= 8 and frames[0].keyframe
+    assert len(frames) >= 8
+    assert frames[0].keyframe
     with pytest.raises(AuthenticationFailed, match="rejected"):
         asyncio.run(_play(url, Credentials("viewer", "wrong"), 0))
     with pytest.raises(AuthenticationFailed, match="requires"):
@@ -214,11 +229,14 @@ def test_auth_with_separate_credentials(which: str, request: pytest.FixtureReque
 
 @pytest.mark.rtsp
 @pytest.mark.footage
-def test_credentials_in_url_are_split(auth_sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+def test_credentials_in_url_are_split(
+    auth_sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
     url = auth_sim.url("CAM01", with_credentials=True)
     client = RtspClient(url)
     assert client.credentials == Credentials("viewer", "s3cr:t@")
-    assert "s3cr" not in client.url and "s3cr" not in client.display_url
+    assert "s3cr" not in client.url
+    assert "s3cr" not in client.display_url
 
 
 @pytest.mark.rtsp

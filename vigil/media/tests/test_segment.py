@@ -35,7 +35,8 @@ def test_path_layout_round_trip(tmp_path: Path) -> None:
     p = segment_path(tmp_path, "GATE-01", T0 + 3661.7, 3)
     assert p == tmp_path / "GATE-01" / "2026-01-01" / "010101-03.mp4"
     name = parse_segment_path(p)
-    assert name.camera_code == "GATE-01" and name.seq == 3
+    assert name.camera_code == "GATE-01"
+    assert name.seq == 3
     assert name.start == dt.datetime(2026, 1, 1, 1, 1, 1, tzinfo=dt.UTC)
 
 
@@ -77,17 +78,21 @@ def test_cuts_at_first_keyframe_after_target(main_h264: Fixture, volume: Path) -
         assert hashlib.sha256(s.path.read_bytes()).hexdigest() == s.sha256
         assert s.size == s.path.stat().st_size
         assert (s.codec, s.width, s.height, s.fps) == ("h264", 1920, 1080, 10.0)
-        assert s.codec_string == "avc1.640028" and not s.has_audio
+        assert s.codec_string == "avc1.640028"
+        assert not s.has_audio
         assert s.fragments == 6  # every keyframe and every ~1 s
         assert s.frames == 60
         decoded, errors = decode_frames(s.path)
-        assert decoded == 60 and not errors
+        assert decoded == 60
+        assert not errors
     assert segs[0].path.name == "000000-00.mp4"
     assert oct(segs[0].path.stat().st_mode & 0o777) == "0o644"
 
 
 @pytest.mark.footage
-def test_parameter_change_starts_new_segment(main_h264: Fixture, sub_h264: Fixture, volume: Path) -> None:
+def test_parameter_change_starts_new_segment(
+    main_h264: Fixture, sub_h264: Fixture, volume: Path
+) -> None:
     a = fixture_frames(main_h264, 30)
     b = fixture_frames(sub_h264, 30)
     for f in b:
@@ -102,7 +107,9 @@ def test_parameter_change_starts_new_segment(main_h264: Fixture, sub_h264: Fixtu
 def test_audio_is_kept(car_av: Fixture, volume: Path) -> None:
     frames = fixture_frames(car_av, 100)
     config, audio = audio_frames(car_av)
-    merged = sorted(frames + audio, key=lambda f: f.ticks / (90000 if f.track == 0 else config.sample_rate))
+    merged = sorted(
+        frames + audio, key=lambda f: f.ticks / (90000 if f.track == 0 else config.sample_rate)
+    )
     segs = _record(volume, merged, audio=config, target_duration=4.0)
     assert all(s.has_audio and s.audio_codec_string == "mp4a.40.2" for s in segs)
     probe = ffprobe(segs[0].path)
@@ -147,15 +154,18 @@ def test_recover_truncates_torn_tail(main_h264: Fixture, volume: Path) -> None:
     with open(path, "r+b") as f:
         f.truncate(size)
     rec = recover(path)
-    assert rec is not None and rec.recovered
+    assert rec is not None
+    assert rec.recovered
     kept = scan(path)
-    assert not kept.truncated and path.stat().st_size == rec.size
+    assert not kept.truncated
+    assert path.stat().st_size == rec.size
     assert rec.fragments == len(info.fragments) - 1
     assert rec.start_utc == pytest.approx(T0)
     assert rec.duration == pytest.approx(kept.duration)
     assert rec.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     decoded, errors = decode_frames(path)
-    assert decoded == rec.frames and not errors
+    assert decoded == rec.frames
+    assert not errors
 
 
 def test_recover_gives_none_without_fragments(tmp_path: Path) -> None:
