@@ -238,11 +238,11 @@ def main() -> int:
                             m = run_vigil(
                                 sim,
                                 codes,
-                                out,
-                                args.warmup,
-                                args.seconds,
-                                args.vigil_cmd,
-                                args.workers,
+                                outdir=out,
+                                warmup=args.warmup,
+                                seconds=args.seconds,
+                                template=args.vigil_cmd,
+                                workers=args.workers,
                             )
                         results.append(m)
                         print(
