@@ -14,7 +14,8 @@ catalog writes to its own thread executor):
 * ``on_segment(FinishedSegment)``
 * ``on_gap(Gap)``: once when a gap opens (``end_utc is None``) and once when it closes
   (same ``gap.id``, ``end_utc`` set). Causes: ``camera_unreachable``,
-  ``stream_stalled``, ``recorder_stopped``, ``authentication_failed``, ``stream_error``.
+  ``stream_stalled``, ``recorder_stopped``, ``authentication_failed``, ``stream_error``,
+  ``storage_error``.
 * ``on_state(code, "online" | "offline")``
 
 Reconnection uses a short capped backoff (0.5, 1, 2, 2, ... s) so that recording resumes
@@ -65,6 +66,7 @@ __all__ = [
     "IngestState",
     "IngestStats",
     "Recorder",
+    "StorageError",
 ]
 
 log = logging.getLogger("vigil.media.ingest")
@@ -88,6 +90,7 @@ class GapCause(StrEnum):
     RECORDER_STOPPED = "recorder_stopped"
     AUTHENTICATION_FAILED = "authentication_failed"
     STREAM_ERROR = "stream_error"
+    STORAGE_ERROR = "storage_error"
 
 
 class IngestState(StrEnum):
@@ -127,7 +130,7 @@ class IngestStats:
     last_frame_mono: float | None = None
     last_frame_utc: float | None = None
     connected_since_utc: float | None = None
-    reconnects: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    reconnects: deque[float] = field(default_factory=lambda: deque(maxlen=100))  # UTC of each PLAY
     lost_packets: int = 0
     dropped_frames: int = 0
     last_error: str = ""
@@ -138,6 +141,10 @@ class IngestStats:
 
 
 FrameSubscriber = Callable[[Frame], None]
+
+
+class StorageError(OSError):
+    """Writing a segment failed (disk full, volume unmounted, permissions)."""
 
 
 class CameraIngest:
@@ -165,7 +172,10 @@ class CameraIngest:
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self.code = validate_camera_code(code)
-        clean, embedded = split_credentials(url) if "@" in url else (url, None)
+        try:
+            clean, embedded = split_credentials(url)
+        except ValueError:  # reported by run() as an invalid URL, not raised here
+            clean, embedded = url, None
         self.url = clean
         self.credentials = credentials or embedded
         self.volume = Path(volume)
@@ -197,6 +207,7 @@ class CameraIngest:
         self._window_start = 0.0
         self._window_frames = 0
         self._window_bytes = 0
+        self._storage_error: OSError | None = None
 
     # --- public -------------------------------------------------------------------------
     @property
@@ -254,9 +265,10 @@ class CameraIngest:
                 cause, detail = GapCause.STREAM_ERROR, str(exc)
             except RtspError as exc:  # pragma: no cover - all subclasses handled above
                 cause, detail = GapCause.STREAM_ERROR, str(exc)
+            except StorageError as exc:
+                cause, detail = GapCause.STORAGE_ERROR, str(exc)
             except OSError as exc:
-                cause, detail = GapCause.STREAM_ERROR, f"storage or socket error: {exc}"
-                log.exception("camera %s: I/O error", self.code)
+                cause, detail = GapCause.CAMERA_UNREACHABLE, f"socket error: {exc}"
             await self._end_session()
             if self._stopping.is_set():
                 break
@@ -366,6 +378,8 @@ class CameraIngest:
                 if self._stopping.is_set():
                     return
                 raise client.close_reason or CameraUnreachable("connection closed by the camera")
+            if self._storage_error is not None:
+                raise StorageError(f"cannot write recordings: {self._storage_error}")
             last = self.stats.last_frame_mono or play_mono
             if self._mono() - last > self.stall_timeout:
                 raise StreamStalled(f"no video frame for {self.stall_timeout:g} s")
@@ -373,6 +387,14 @@ class CameraIngest:
     async def _end_session(self) -> None:
         writer = self._writer
         self._writer = None
+        if self._storage_error is not None and writer is not None and writer.current is not None:
+            with contextlib.suppress(OSError):
+                seg = writer.close()
+                if seg is not None:
+                    self._last_end_utc = seg.end_utc
+                    self._finish(seg)
+            writer = None
+        self._storage_error = None
         if writer is not None:
             seg = writer.close()
             if seg is not None:
@@ -415,9 +437,14 @@ class CameraIngest:
                 self._window_frames = 0
                 self._window_bytes = 0
         writer = self._writer
-        if writer is not None:
+        if writer is not None and self._storage_error is None:
             opened = writer.current is None
-            done = writer.write(frame)
+            try:
+                done = writer.write(frame)
+            except OSError as exc:  # disk full, volume gone: stop this session cleanly
+                log.error("camera %s: cannot write segment: %s", self.code, exc)
+                self._storage_error = exc
+                return
             if done is not None:
                 self._last_end_utc = done.end_utc
                 self._finish(done)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -225,3 +227,63 @@ def test_stalled_stream_is_detected(volume: Path, main_h264: object) -> None:
     assert ingest.stats.fps == pytest.approx(10.0, abs=2.0)
     assert ingest.stats.bitrate > 1e6
     assert len(events.of("CAM01")) >= 2
+
+
+def test_record_cli_with_workers_stops_cleanly_on_sigterm(
+    tmp_path: Path, main_h264: object
+) -> None:
+    """``python -m vigil.media.record --workers 2``: SIGTERM finishes every open segment."""
+    require_gst()
+    volume = tmp_path / "vol"
+    events_path = tmp_path / "events.jsonl"
+    with Simulator.standard(2, sub=False, clock_mount=None) as sim:
+        cams = tmp_path / "cams.json"
+        cams.write_text(
+            json.dumps([{"code": c, "url": sim.url(c)} for c in sim.codes]), encoding="utf-8"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigil.media.record", "--volume", str(volume),
+             "--cameras-json", str(cams), "--workers", "2", "--events", str(events_path)],
+            cwd=Path(__file__).resolve().parents[3],
+        )  # fmt: skip
+        try:
+            time.sleep(4.5)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    events = [
+        json.loads(line)
+        for f in sorted(tmp_path.glob("events.jsonl.*"))
+        for line in f.read_text(encoding="utf-8").splitlines()
+    ]
+    segments = [e for e in events if e["event"] == "segment"]
+    assert sorted(e["camera_code"] for e in segments) == ["CAM01", "CAM02"]
+    stopped = [e for e in events if e["event"] == "gap" and e["cause"] == "recorder_stopped"]
+    assert len(stopped) == 2
+    for seg in segments:
+        path = Path(seg["path"])
+        assert path.stat().st_size == seg["size"]
+        assert float(ffprobe(path)["format"]["duration"]) == pytest.approx(seg["duration"], abs=0.2)
+        assert seg["duration"] >= 2.0
+
+
+def test_unwritable_volume_reports_storage_error(tmp_path: Path, main_h264: object) -> None:
+    require_gst()
+    volume = tmp_path / "volume-is-a-file"
+    volume.write_text("not a directory")
+    events = Events()
+    with Simulator.standard(1, sub=False, clock_mount=None) as sim:
+        ingest = CameraIngest("CAM01", sim.url("CAM01"), volume, on_gap=events.on_gap)
+
+        async def script() -> None:
+            for _ in range(60):
+                await asyncio.sleep(0.1)
+                if events.gaps:
+                    break
+
+        asyncio.run(_record_until(ingest, script))
+    first = events.gaps[0][1]
+    assert first.cause == GapCause.STORAGE_ERROR
+    assert "cannot write recordings" in first.detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import Iterator
 
@@ -245,3 +246,80 @@ def test_unknown_mount_is_unsupported(auth_sim: Simulator) -> None:
     url = auth_sim.url("NOPE")
     with pytest.raises(UnsupportedStream, match="404"):
         asyncio.run(_play(url, Credentials("viewer", "s3cr:t@"), 0))
+
+
+def test_connection_splits_packets_and_responses_across_reads() -> None:
+    """RTP packets and RTSP responses split at arbitrary byte boundaries."""
+
+    async def go() -> None:
+        conn = rtsp._Connection()
+        got: list[bytes] = []
+        conn.handlers[0] = lambda mv: got.append(bytes(mv))
+        fut: asyncio.Future[rtsp.Response] = asyncio.get_running_loop().create_future()
+        conn.pending[7] = fut
+        packets = [bytes([0x80, 96, 0, i]) + bytes(8) + bytes([i]) * (50 + i) for i in range(20)]
+        stream = b""
+        for i, p in enumerate(packets):
+            stream += b"$\x00" + len(p).to_bytes(2, "big") + p
+            if i == 9:
+                stream += b"RTSP/1.0 200 OK\r\nCSeq: 7\r\nContent-Length: 4\r\n\r\nbody"
+            if i == 12:
+                stream += b"$\x01\x00\x04abcd"  # RTCP on a channel nobody listens to
+        rng = random.Random(3)
+        pos = 0
+        while pos < len(stream):
+            n = rng.randint(1, 40)
+            conn.data_received(stream[pos : pos + n])
+            pos += n
+        assert got == packets
+        resp = fut.result()
+        assert (resp.status, resp.body, resp.cseq) == (200, b"body", 7)
+        assert conn.garbage == 0
+
+    asyncio.run(go())
+
+
+def test_keepalive_and_session_timeout() -> None:
+    """A minimal RTSP server with a 5 s session timeout receives GET_PARAMETER keepalives."""
+    seen: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            lines = head.decode().split("\r\n")
+            method = lines[0].split()[0]
+            seen.append(method)
+            cseq = next(v for k, _, v in (x.partition(": ") for x in lines) if k.lower() == "cseq")
+            extra = ""
+            body = ""
+            if method == "OPTIONS":
+                extra = "Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN\r\n"
+            elif method == "DESCRIBE":
+                body = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:v\r\n"
+                extra = "Content-Base: rtsp://h/s/\r\nContent-Type: application/sdp\r\n"
+            elif method == "SETUP":
+                extra = (
+                    "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: abc;timeout=5\r\n"
+                )
+            elif method == "PLAY":
+                extra = "RTP-Info: url=rtsp://h/s/v;seq=1;rtptime=1000\r\n"
+            head = f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{extra}"
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode())
+
+    async def go() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = RtspClient(f"rtsp://127.0.0.1:{port}/s")
+        desc = await client.start({0: lambda mv: None})
+        assert desc.tracks[0].control == "rtsp://h/s/v"
+        assert client.rtp_info_for(desc.tracks[0]) == (1, 1000)
+        await asyncio.sleep(2.8)
+        await client.teardown()
+        client.close()
+        server.close()
+
+    asyncio.run(go())
+    assert seen == ["OPTIONS", "DESCRIBE", "SETUP", "PLAY", "GET_PARAMETER", "TEARDOWN"]

@@ -173,3 +173,25 @@ def test_recover_gives_none_without_fragments(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x00\x00\x00\x08free")
     assert recover(path) is None
+
+
+@pytest.mark.footage
+def test_out_of_order_timestamps_do_not_crash(main_h264: Fixture, volume: Path) -> None:
+    """B-frame-like timestamps (presentation order != decode order) are tolerated."""
+    frames = fixture_frames(main_h264, 40)
+    for a, b in zip(frames[1::4], frames[2::4], strict=False):
+        if not a.keyframe and not b.keyframe:
+            a.ticks, b.ticks = b.ticks, a.ticks
+    segs = _record(volume, frames)
+    assert sum(s.frames for s in segs) == 40
+    assert ffprobe(segs[0].path)["streams"][0]["codec_name"] == "h264"
+
+
+@pytest.mark.footage
+def test_storage_failure_is_an_oserror(main_h264: Fixture, tmp_path: Path) -> None:
+    """A volume that is not a directory makes the first write raise OSError."""
+    volume = tmp_path / "not-a-dir"
+    volume.write_text("x")
+    writer = SegmentWriter(volume, "CAM01", clock=fixed_clock())
+    with pytest.raises(OSError, match="not-a-dir"):
+        writer.write(fixture_frames(main_h264, 1)[0])
