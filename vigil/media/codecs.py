@@ -409,6 +409,12 @@ class VideoParams:
         return self.parsed_sps.codec_string
 
     @property
+    def frame_rate(self) -> float | None:
+        """Frame rate from the SPS VUI timing info (H.264 only), if the camera sends it."""
+        sps = self.parsed_sps
+        return sps.frame_rate if isinstance(sps, H264Sps) else None
+
+    @property
     def sample_entry(self) -> bytes:
         """MP4 sample entry four-character code (``avc1`` or ``hvc1``)."""
         return b"hvc1" if self.codec == "h265" else b"avc1"

@@ -627,7 +627,10 @@ class LiveMuxer:
     new init segment when the stream's parameters change at a keyframe. Frames before
     the first keyframe return ``None``. A frame's duration is not known until the next
     one arrives, so each fragment uses the previous frame interval as its duration;
-    decode times come from the stream and stay exact.
+    decode times come from the stream and stay exact. The very first frame uses the SPS
+    frame rate when the camera signals one, else 200 ms: a too-long guess is harmless,
+    while a too-short one would make Chromium see a discontinuity and drop the rest of
+    the first GOP.
     """
 
     def __init__(self, params: VideoParams | None = None, audio: AacConfig | None = None) -> None:
@@ -636,7 +639,7 @@ class LiveMuxer:
         self._sequence = 0
         self._base: int | None = None
         self._last_ticks: int | None = None
-        self._last_duration = 3000
+        self._last_duration = 18000
         self._audio_base = 0
 
     @property
@@ -664,6 +667,9 @@ class LiveMuxer:
             first = self._base is None
             self.params = frame.params
             prefix = self.init
+            rate = frame.params.frame_rate
+            if first and rate and 1.0 <= rate <= 120.0:
+                self._last_duration = round(VIDEO_TIMESCALE / rate)
             if first:
                 self._base = frame.ticks
                 if self.audio is not None:

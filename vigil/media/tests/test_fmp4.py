@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import random
 import subprocess
 from pathlib import Path
@@ -170,3 +172,14 @@ def test_live_muxer_stream_is_playable(
     assert info.fragments[0].keyframe
     switch = len(frames) - 20 - first_key
     assert chunks[switch].startswith(init_segment(frames[-1].params))  # type: ignore[arg-type]
+
+
+def test_live_muxer_fragments_are_contiguous(sub_h264: Fixture) -> None:
+    """Decode times and durations leave no hole (Chromium would see a discontinuity)."""
+    mux = LiveMuxer()
+    data = b"".join(c for c in (mux.push(f) for f in fixture_frames(sub_h264, 30)) if c)
+    info = scan(io.BytesIO(data))
+    frags = info.fragments
+    assert frags[0].duration == 9000  # from the SPS VUI frame rate (10 fps)
+    for a, b in itertools.pairwise(frags):
+        assert a.base_decode_time + a.duration == b.base_decode_time
