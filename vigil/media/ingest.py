@@ -197,7 +197,9 @@ class CameraIngest:
         self._stopping = asyncio.Event()
         self._writer: SegmentWriter | None = None
         self._client: RtspClient | None = None
-        self._last_end_utc: float | None = floor_utc
+        self._last_end_utc: float | None = floor_utc  # never start a segment before this
+        self._recorded_end_utc: float | None = None  # end of this run's last segment
+        self._run_start_utc: float | None = None
         self._gap: Gap | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._offsets = [0, 0]
@@ -239,12 +241,13 @@ class CameraIngest:
     async def run(self) -> None:
         """Record until :meth:`stop`; never raises for camera problems."""
         attempt = 0
+        self._run_start_utc = self._wall()
         try:
             validate_url(self.url)
         except InvalidStreamURL as exc:
             self.stats.last_error = str(exc)
             log.error("camera %s: %s", self.code, exc)
-            self._open_gap(self._wall(), GapCause.STREAM_ERROR, str(exc))
+            self._open_gap(self._gap_start(), GapCause.STREAM_ERROR, str(exc))
             await self._stopping.wait()
             self._stop_gaps()
             return
@@ -275,7 +278,7 @@ class CameraIngest:
             self.stats.last_error = detail
             self._set_state(IngestState.OFFLINE)
             if self._gap is None:
-                start = self._last_end_utc if self._last_end_utc is not None else self._wall()
+                start = self._gap_start()
                 self._open_gap(start, cause, detail)
                 log.warning("camera %s: recording interrupted (%s): %s", self.code, cause, detail)
             attempt = 0 if self.stats.frames > recorded_before else attempt + 1
@@ -391,14 +394,14 @@ class CameraIngest:
             with contextlib.suppress(OSError):
                 seg = writer.close()
                 if seg is not None:
-                    self._last_end_utc = seg.end_utc
+                    self._last_end_utc = self._recorded_end_utc = seg.end_utc
                     self._finish(seg)
             writer = None
         self._storage_error = None
         if writer is not None:
             seg = writer.close()
             if seg is not None:
-                self._last_end_utc = seg.end_utc
+                self._last_end_utc = self._recorded_end_utc = seg.end_utc
                 self._finish(seg)
         client = self._client
         self._client = None
@@ -446,7 +449,7 @@ class CameraIngest:
                 self._storage_error = exc
                 return
             if done is not None:
-                self._last_end_utc = done.end_utc
+                self._last_end_utc = self._recorded_end_utc = done.end_utc
                 self._finish(done)
             if opened and writer.current is not None:
                 self._segment_opened(writer.current)
@@ -499,6 +502,13 @@ class CameraIngest:
         self._finishing = loop.create_task(finish())
 
     # --- gaps and state -------------------------------------------------------------------
+    def _gap_start(self) -> float:
+        """End of this run's last segment, else when this run started (never before the floor)."""
+        if self._recorded_end_utc is not None:
+            return self._recorded_end_utc
+        start = self._run_start_utc if self._run_start_utc is not None else self._wall()
+        return max(start, self._last_end_utc) if self._last_end_utc is not None else start
+
     def _open_gap(self, start: float, cause: GapCause, detail: str) -> None:
         self._gap = Gap(self.code, start, cause, detail)
         self._emit_gap(self._gap)
@@ -512,7 +522,7 @@ class CameraIngest:
 
     def _stop_gaps(self) -> None:
         now = self._wall()
-        start = self._last_end_utc if self._last_end_utc is not None else now
+        start = self._recorded_end_utc if self._recorded_end_utc is not None else now
         if self._gap is not None:
             gap = self._gap
             gap.end_utc = max(now, gap.start_utc)
