@@ -189,8 +189,10 @@ def totp_now(secret_b32: str) -> str:
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
+    """Chromium for one test module. Module scope: Playwright's sync API keeps an event
+    loop running on this thread while it is open, which asyncio.run() elsewhere refuses."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (./run.sh test installs it)")
     from playwright.sync_api import sync_playwright

@@ -1,6 +1,7 @@
 """The web shell in real headless Chromium against a real `vigil serve`."""
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import browser_login
 
@@ -21,9 +22,7 @@ def test_login_with_two_factor_switch_language_and_list_86_cameras(page, demo_se
     assert "86 cameras" in page.inner_text("[data-testid=camera-count]")
     # Filtering by area with htmx narrows the table without a page load.
     page.select_option("select[name=area]", "CONG-CHINH")
-    page.wait_for_function(
-        "document.querySelectorAll('[data-testid=camera-table] tbody tr').length === 4"
-    )
+    expect(page.locator("[data-testid=camera-table] tbody tr")).to_have_count(4)
     page.click("[data-testid=lang-vi]")
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "vi"
