@@ -65,7 +65,7 @@ class GapTracker:
     """Upserts engine gaps (reported once open, once closed, same id) into Gap rows."""
 
     camera: Camera
-    rows: dict[int, int]
+    rows: dict[str, int]
 
     @classmethod
     def for_camera(cls, camera: Camera) -> GapTracker:
