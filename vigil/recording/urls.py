@@ -1,0 +1,6 @@
+from django.urls import path
+
+from vigil.recording import views
+
+app_name = "recording"
+urlpatterns = [path("status/", views.status, name="status")]
