@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Min, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from vigil.recording.models import CameraHealth, Segment
 from vigil.retention import planner, policy
@@ -321,8 +322,11 @@ def build_plan(
             for v in vols
         ]
         for v in vols:
-            if caps[v.pk].note and not declared_only:
-                notes.append(f"{r.code}:{v.label}: {caps[v.pk].note}; planning with the real size")
+            if caps[v.pk].limited_by_fs and not declared_only:
+                notes.append(
+                    _("%(volume)s: %(note)s; planned with the real size")
+                    % {"volume": f"{r.code}:{v.label}", "note": caps[v.pk].note}
+                )
         used = sum(used_bytes(v) for v in vols)
         rec_rows.append(
             RecorderRow(
@@ -371,13 +375,18 @@ def build_plan(
             rec.breach_date = _breach_date(rec, members, oldest_by_code(rows), now)
     if not all(r.holds_floor for r in rec_rows if r.cameras):
         failing = [r.code for r in rec_rows if r.cameras and not r.holds_floor]
-        notes.append("cannot hold the floor: " + ", ".join(failing))
+        notes.append(_("cannot hold the floor: %(recorders)s") % {"recorders": ", ".join(failing)})
     if proposal.evaluation.minimum < site.floor_days:
         notes.append(
-            "no assignment of these cameras holds the floor on every recorder: lower bitrates "
-            "or add storage (needed: "
-            f"{_needed_tb(cams, bins, keep):.1f} TB more, or an average of "
-            f"{_max_average_kbps(cams, bins, site.floor_days):.0f} kbit/s per camera)"
+            _(
+                "no assignment of these cameras holds the floor on every recorder: lower "
+                "bitrates or add storage (needed: %(tb).1f TB more, or an average of "
+                "%(kbps).0f kbit/s per camera)"
+            )
+            % {
+                "tb": _needed_tb(cams, bins, keep),
+                "kbps": _max_average_kbps(cams, bins, site.floor_days),
+            }
         )
     return Plan(
         generated_at=now,

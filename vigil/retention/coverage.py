@@ -324,6 +324,7 @@ class DaySummary:
     floor_missed: int
     signed: bool = False
     digest: str = ""
+    expected: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -626,6 +626,7 @@ def report_summaries(first: date, last: date) -> list[coverage.DaySummary]:
                 int(s["floor_missed"]),
                 report is not None,
                 report.digest if report else "",
+                float(s["expected_seconds"]),
                 day_rows,
             )
         )

@@ -271,11 +271,13 @@ class RangeForm(forms.Form):
 
 
 def _range(request: HttpRequest) -> tuple[RangeForm, date, date]:
+    from vigil.school.models import School
+
     today = coverage.local_day(timezone.now())
-    form = RangeForm(
-        request.GET or None, initial={"first": today - timedelta(days=6), "last": today}
-    )
-    first, last = today - timedelta(days=6), today
+    school = School.objects.first()
+    installed = coverage.local_day(school.created_at) if school else today
+    first, last = max(today - timedelta(days=6), min(installed, today)), today
+    form = RangeForm(request.GET or None, initial={"first": first, "last": last})
     if form.is_valid():
         first, last = form.cleaned_data["first"], form.cleaned_data["last"]
         if last < first:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.db.models import F, Max, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from vigil.recording.models import Segment
 from vigil.retention.models import VolumeState
@@ -81,7 +82,7 @@ def capacities(volumes: Iterable[StorageVolume]) -> dict[int, VolumeCapacity]:
         info = infos[v.pk]
         if info is None:
             out[v.pk] = VolumeCapacity(
-                v, v.capacity_bytes, v.capacity_bytes, None, note="not mounted on this machine"
+                v, v.capacity_bytes, v.capacity_bytes, None, note=_("not mounted on this machine")
             )
             continue
         group = groups[info.device]
@@ -91,9 +92,9 @@ def capacities(volumes: Iterable[StorageVolume]) -> dict[int, VolumeCapacity]:
         effective = min(v.capacity_bytes, share)
         note = ""
         if effective < v.capacity_bytes:
-            note = "real filesystem smaller than declared"
+            note = _("real filesystem smaller than declared")
             if others:
-                note += " (shared with " + ", ".join(others) + ")"
+                note += " " + _("(shared with %(others)s)") % {"others": ", ".join(others)}
         cap = VolumeCapacity(v, v.capacity_bytes, effective, info, others if others else [], note)
         out[v.pk] = cap
     return out

@@ -25,6 +25,16 @@ def days(value: float | None) -> str:
 
 
 @register.filter
+def si_bytes(value: float | None) -> str:
+    """Decimal units, as disks are sold and as the regulation counts (12 TB = 12 x 10^12)."""
+    n = float(value or 0)
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+@register.filter
 def rate_source(value: str) -> str:
     labels = {
         "measured": _("measured footage"),

@@ -28,11 +28,15 @@ def declared_volumes(demo_site, tmp_path):  # type: ignore[no-untyped-def]
         v.save()
 
 
-def test_bitrate_is_measured_from_segments_then_health_then_spec(demo_site, catalog, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bitrate_is_measured_from_segments_then_health_then_spec(
+    demo_site, catalog, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     volume = StorageVolume.objects.get(recorder__code="NVR-01")
     volume.path = str(tmp_path / "v1")
     volume.save()
-    measured, live, spec = Camera.objects.filter(code__in=["CAM-001", "CAM-002", "CAM-003"]).order_by("code")
+    measured, live, spec = Camera.objects.filter(
+        code__in=["CAM-001", "CAM-002", "CAM-003"]
+    ).order_by("code")
     now = timezone.now()
     for i in range(120):  # 20 minutes of 10-second segments of 25,000 bytes: 20 kbit/s
         catalog.add(measured, volume, now - timedelta(seconds=10 * (i + 1)), data=b"x" * 25_000)
@@ -58,7 +62,9 @@ def test_plan_with_declared_sizes_projects_days_for_12_12_6_tb(declared_volumes)
     assert plan.proposed_minimum_days == pytest.approx(plan.upper_bound_days, rel=1e-3)
 
 
-def test_an_extra_1080p_camera_on_the_6tb_recorder_is_flagged_with_a_breach_date(declared_volumes) -> None:  # type: ignore[no-untyped-def]
+def test_an_extra_1080p_camera_on_the_6tb_recorder_is_flagged_with_a_breach_date(
+    declared_volumes,
+) -> None:  # type: ignore[no-untyped-def]
     plan = capacity.build_plan(capacity.WhatIf.parse(["NVR-03:4096"]))
     nvr3 = next(r for r in plan.recorders if r.code == "NVR-03")
     assert not nvr3.holds_floor and nvr3.projected_days < 20

@@ -51,9 +51,19 @@ def test_recorded_seconds_gaps_and_boundaries(site) -> None:  # type: ignore[no-
     for i in range(360):
         add(cam, volume, ds + timedelta(hours=8, seconds=10 * i), write=False)
     add(cam, volume, de - timedelta(seconds=4))
-    Gap.objects.create(camera=cam, start=ds + timedelta(hours=2), end=ds + timedelta(hours=3), cause="camera_unreachable")
+    Gap.objects.create(
+        camera=cam,
+        start=ds + timedelta(hours=2),
+        end=ds + timedelta(hours=3),
+        cause="camera_unreachable",
+    )
     Gap.objects.create(camera=cam, start=de - timedelta(hours=1), end=None, cause="stream_stalled")
-    Gap.objects.create(camera=cam, start=ds - timedelta(days=2), end=ds - timedelta(days=1), cause="recorder_stopped")
+    Gap.objects.create(
+        camera=cam,
+        start=ds - timedelta(days=2),
+        end=ds - timedelta(days=1),
+        cause="recorder_stopped",
+    )
     rows = {r.camera.code: r for r in coverage.compute_day(site["day"])}
     row = rows["CAM-001"]
     assert row.recorded_seconds == pytest.approx(3600 + 6 + 4)
@@ -72,7 +82,9 @@ def test_timeline_of_a_camera_between_two_instants(site) -> None:  # type: ignor
     cam = Camera.objects.get(code="CAM-003")
     for i in range(30):
         add(cam, volume, ds + timedelta(seconds=10 * i), write=False)
-    Gap.objects.create(camera=cam, start=ds + timedelta(seconds=300), end=None, cause="camera_unreachable")
+    Gap.objects.create(
+        camera=cam, start=ds + timedelta(seconds=300), end=None, cause="camera_unreachable"
+    )
     t = coverage.camera_timeline(cam.pk, ds + timedelta(seconds=95), ds + timedelta(seconds=400))
     assert t.segments[0][0] == ds + timedelta(seconds=90)  # the one straddling the start
     assert len(t.segments) == 21
@@ -162,7 +174,9 @@ def test_a_tampered_stored_report_fails(signed) -> None:  # type: ignore[no-unty
     forged = CoverageReport.objects.get(pk=report.pk)
     forged.digest = coverage.digest_of(forged.payload)
     forged.signature = base64.b64encode(other.sign(forged.payload.encode())).decode()
-    forged.public_key = base64.b64encode(other.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    forged.public_key = base64.b64encode(
+        other.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ).decode()
     result = reports.verify_stored(forged)
     assert not result.ok
     failed = {c.name for c in result.checks if not c.ok}
@@ -177,7 +191,9 @@ def test_exports_verify_and_tampering_is_caught(signed) -> None:  # type: ignore
     env = reports.envelope_json(signed["report"]).encode()
     assert reports.verify_file(env, "r.json").ok
     forged_env = json.loads(env)
-    forged_env["payload"] = forged_env["payload"].replace('"recorded_seconds":600.0', '"recorded_seconds":6000.0')
+    forged_env["payload"] = forged_env["payload"].replace(
+        '"recorded_seconds":600.0', '"recorded_seconds":6000.0'
+    )
     assert not reports.verify_file(json.dumps(forged_env).encode(), "r.json").ok
     # CSV: the table must be what was signed.
     text = reports.render_csv(data)
@@ -214,7 +230,18 @@ def test_report_and_verify_commands(demo_data_dir, tmp_path) -> None:  # type: i
     for fmt in ("csv", "pdf", "json"):
         out = tmp_path / f"report.{fmt}"
         run_vigil(
-            ["retention", "report", "--from", day, "--to", day, "--format", fmt, "--output", str(out)],
+            [
+                "retention",
+                "report",
+                "--from",
+                day,
+                "--to",
+                day,
+                "--format",
+                fmt,
+                "--output",
+                str(out),
+            ],
             demo_data_dir,
             check=True,
         )

@@ -76,9 +76,19 @@ CRASH = textwrap.dedent(
 
 
 def _python(script: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VIGIL_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "vigil.settings"}
+    env = {
+        **os.environ,
+        "VIGIL_DATA_DIR": str(data_dir),
+        "DJANGO_SETTINGS_MODULE": "vigil.settings",
+    }
     return subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -92,7 +102,7 @@ def test_an_interrupted_eviction_is_finished_at_start_up(data_dir: Path) -> None
     made = _python(SETUP, data_dir)
     assert made.returncode == 0, made.stderr
     volume = Path(made.stdout.strip().splitlines()[-1])
-    files_before = {p for p in volume.rglob("*.mp4")}
+    files_before = set(volume.rglob("*.mp4"))
     assert len(files_before) == 50
     db = data_dir / "vigil.sqlite3"
 
@@ -103,7 +113,7 @@ def test_an_interrupted_eviction_is_finished_at_start_up(data_dir: Path) -> None
     assert intents > 0
     # The rows went with the committed intents, the files are all still there.
     assert _count(db, "select count(*) from recording_segment") == 50 - intents
-    assert {p for p in volume.rglob("*.mp4")} == files_before
+    assert set(volume.rglob("*.mp4")) == files_before
     assert _count(db, "select count(*) from audit_auditentry where action='footage.delete'") == 1
 
     restarted = run_vigil(["retention", "sweep", "--once"], data_dir)

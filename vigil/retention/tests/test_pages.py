@@ -44,7 +44,9 @@ def test_storage_page_shows_three_recorders_and_what_if(login) -> None:  # type:
     for code in ("NVR-01", "NVR-02", "NVR-03"):
         assert f'data-recorder="{code}"' in page
     assert "20.6" in page and "23.0" in page and "21.7" in page
-    what_if = c.get("/retention/storage/", {"declared": "on", "add": "NVR-03:4096"}).content.decode()
+    what_if = c.get(
+        "/retention/storage/", {"declared": "on", "add": "NVR-03:4096"}
+    ).content.decode()
     assert "18.4" in what_if and "+1" in what_if
     bad = c.get("/retention/storage/", {"add": "nonsense"}).content.decode()
     assert "RECORDER:KBPS" in bad
@@ -63,7 +65,9 @@ def test_camera_panel_and_camera_policy_form(login) -> None:  # type: ignore[no-
     c = login("admin")
     page = c.get("/site/cameras/CAM-007/").content.decode()
     assert 'data-testid="retention-panel"' in page and "/retention/cameras/CAM-007/policy/" in page
-    r = c.post("/retention/cameras/CAM-007/policy/", {"floor_days": "5", "ceiling_days": ""}, follow=True)
+    r = c.post(
+        "/retention/cameras/CAM-007/policy/", {"floor_days": "5", "ceiling_days": ""}, follow=True
+    )
     assert "can only be raised" in r.content.decode()
     assert not CameraPolicy.objects.exists()
     c.post("/retention/cameras/CAM-007/policy/", {"floor_days": "40", "ceiling_days": ""})
@@ -169,7 +173,9 @@ def test_api_plan_volumes_holds_and_coverage(login) -> None:  # type: ignore[no-
     hold_id = r.json()["id"]
     assert [h["id"] for h in c.get("/api/retention/holds").json()] == [hold_id]
     released = c.post(
-        f"/api/retention/holds/{hold_id}/release", {"reason": "done"}, content_type="application/json"
+        f"/api/retention/holds/{hold_id}/release",
+        {"reason": "done"},
+        content_type="application/json",
     )
     assert released.status_code == 200 and released.json()["released_by"] == "phohieutruong"
     bad = c.post(

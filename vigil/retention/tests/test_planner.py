@@ -47,7 +47,9 @@ def demo() -> tuple[list[Bin], list[Cam]]:
 def test_recorder_days_is_capacity_over_daily_bytes() -> None:
     cams = [cam("a", "r", 1280), cam("b", "r", 1280)]
     usable = 10 * TB
-    assert recorder_days(usable, cams) == pytest.approx(usable / (2 * 1280 * PER_KBPS_DAY), rel=1e-6)
+    assert recorder_days(usable, cams) == pytest.approx(
+        usable / (2 * 1280 * PER_KBPS_DAY), rel=1e-6
+    )
 
 
 def test_a_higher_camera_floor_and_a_ceiling_change_what_the_others_get() -> None:

@@ -63,17 +63,29 @@ def test_a_camera_floor_below_the_site_floor_is_refused_with_a_clear_error(users
     assert "25" in exc.value.errors[0].reason
     services.set_camera_policy(actor(users, "admin"), cam, floor_days=45, ceiling_days=60)
     e = policy.effective(cam.pk)
-    assert (e.floor_days, e.ceiling_days, e.floor_source, e.ceiling_source) == (45, 60, "camera", "camera")
-    assert AuditEntry.objects.filter(action="retention.camera_policy", object_id=str(cam.pk)).exists()
+    assert (e.floor_days, e.ceiling_days, e.floor_source, e.ceiling_source) == (
+        45,
+        60,
+        "camera",
+        "camera",
+    )
+    assert AuditEntry.objects.filter(
+        action="retention.camera_policy", object_id=str(cam.pk)
+    ).exists()
     # Empty values remove the override.
-    assert services.set_camera_policy(actor(users, "admin"), cam, floor_days="", ceiling_days="") is None
+    assert (
+        services.set_camera_policy(actor(users, "admin"), cam, floor_days="", ceiling_days="")
+        is None
+    )
     assert policy.effective(cam.pk).floor_days == 25
 
 
 def test_camera_policy_needs_site_management(users) -> None:  # type: ignore[no-untyped-def]
     cam = Camera.objects.get(code="CAM-010")
     with pytest.raises(AccessDenied):
-        services.set_camera_policy(actor(users, "totruongbv"), cam, floor_days=30, ceiling_days=None)
+        services.set_camera_policy(
+            actor(users, "totruongbv"), cam, floor_days=30, ceiling_days=None
+        )
 
 
 def test_raising_the_site_floor_above_a_camera_ceiling_keeps_the_floor(users) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +107,9 @@ def span():  # type: ignore[no-untyped-def]
 
 def test_security_head_places_a_hold_and_it_is_audited(users, span) -> None:  # type: ignore[no-untyped-def]
     cams = list(Camera.objects.filter(code__in=["CAM-001", "CAM-002"]))
-    hold = services.place_hold(actor(users, "totruongbv"), cams, *span, "Phụ huynh khiếu nại", source="request:42")
+    hold = services.place_hold(
+        actor(users, "totruongbv"), cams, *span, "Phụ huynh khiếu nại", source="request:42"
+    )
     assert hold.is_active and hold.placed_by == users["totruongbv"] and hold.source == "request:42"
     assert services.is_held(cams[0], span[0] + timedelta(minutes=5), span[0] + timedelta(minutes=6))
     assert not services.is_held(cams[0], span[1], span[1] + timedelta(minutes=1))  # [start, end)
@@ -141,7 +155,11 @@ def test_hold_validation(users, shift_start, shift_end, reason, field) -> None: 
     now = timezone.now()
     with pytest.raises(ValidationFailed) as exc:
         services.place_hold(
-            actor(users, "hieutruong"), Camera.objects.get(code="CAM-001"), now + shift_start, now + shift_end, reason
+            actor(users, "hieutruong"),
+            Camera.objects.get(code="CAM-001"),
+            now + shift_start,
+            now + shift_end,
+            reason,
         )
     assert exc.value.errors[0].field == field
     with pytest.raises(ValidationFailed, match="at least one camera"):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
@@ -88,6 +88,10 @@ class Command(BaseCommand):
         sub.add_parser("holds", help="list active evidence holds")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        with translation.override("en"):  # the command line speaks English, like vigil's others
+            self._handle(opts)
+
+    def _handle(self, opts: dict[str, Any]) -> None:
         action = opts["action"]
         getattr(self, f"_{action}")(opts)
 

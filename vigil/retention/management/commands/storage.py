@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
@@ -77,6 +77,10 @@ class Command(BaseCommand):
         status.add_argument("--format", choices=["table", "json"], default="table")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        with translation.override("en"):  # the command line speaks English, like vigil's others
+            self._handle(opts)
+
+    def _handle(self, opts: dict[str, Any]) -> None:
         require(Actor.cli(), Action.STORAGE_VIEW)
         if opts["action"] == "status":
             self._status(opts)
