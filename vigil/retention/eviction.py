@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -47,7 +48,7 @@ from django.utils.translation import gettext as _
 from vigil.accounts.actor import Actor
 from vigil.audit.services import record
 from vigil.recording.models import Segment
-from vigil.recording.storage import VolumeMismatch, delete_segments, ensure_marker
+from vigil.recording.storage import VolumeMismatch, delete_segments, ensure_marker, read_marker
 from vigil.retention import policy
 from vigil.retention.models import Hold, VolumeState
 from vigil.retention.volumes import (
@@ -331,15 +332,36 @@ def sweep(
         if not locked:
             result.skipped = "another sweep of this volume is running"
             return result
-        try:
-            ensure_marker(volume)
-        except VolumeMismatch as exc:
-            result.skipped = str(exc)
-            log.error("retention sweep refused on %s: %s", volume, exc)
+        refusal = _refusal(volume)
+        if refusal:
+            result.skipped = refusal
+            log.error("retention sweep refused on %s: %s", volume, refusal)
             return result
         _sweep_locked(volume, now, actor, dry_run, result)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _refusal(volume: StorageVolume) -> str:
+    """Why this volume must not be swept from here, or "" when it may.
+
+    A volume is swept only where it is mounted, and only if its marker matches this
+    database. An empty directory with no marker is adopted only while the catalog lists no
+    footage on it: otherwise it is a disk that failed to mount (an empty mount point) or a
+    wrong path, and deleting would drop the rows of footage that still exists elsewhere.
+    """
+    if not Path(volume.path).is_dir():
+        return "not mounted on this machine"
+    try:
+        if read_marker(volume) is None and Segment.objects.filter(volume=volume).exists():
+            return (
+                f"{volume.path} has no Vigil volume marker but the catalog lists footage on it "
+                "(disk not mounted?): refusing to delete anything"
+            )
+        ensure_marker(volume)
+    except VolumeMismatch as exc:
+        return str(exc)
+    return ""
 
 
 def _sweep_locked(

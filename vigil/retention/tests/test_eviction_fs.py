@@ -260,3 +260,23 @@ def test_a_volume_that_belongs_to_another_installation_is_never_swept(setup) -> 
     assert result.skipped and "installation" in result.skipped
     assert not AuditEntry.objects.filter(action="footage.delete").exists()
     os.sync()
+
+
+def test_an_unmounted_volume_is_not_adopted_nor_swept(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A disk that failed to mount leaves an empty mount point: the catalog still lists its
+    footage, so the sweep must not write a marker there and delete the rows."""
+    volume, now = setup["volume"], setup["now"]
+    fill(setup)
+    rows = Segment.objects.filter(volume=volume).count()
+    empty = tmp_path / "mountpoint"
+    empty.mkdir()
+    volume.path = str(empty)
+    volume.save()
+    result = services.sweep(volume, now=now)
+    assert "no Vigil volume marker" in result.skipped
+    assert not (empty / ".vigil-volume.json").exists()
+    volume.path = str(tmp_path / "absent")
+    volume.save()
+    assert services.sweep(volume, now=now).skipped == "not mounted on this machine"
+    assert Segment.objects.filter(volume=volume).count() == rows
+    assert not AuditEntry.objects.filter(action="footage.delete").exists()
