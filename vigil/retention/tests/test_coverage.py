@@ -86,8 +86,11 @@ def test_timeline_of_a_camera_between_two_instants(site) -> None:  # type: ignor
         camera=cam, start=ds + timedelta(seconds=300), end=None, cause="camera_unreachable"
     )
     t = coverage.camera_timeline(cam.pk, ds + timedelta(seconds=95), ds + timedelta(seconds=400))
-    assert t.segments[0][0] == ds + timedelta(seconds=90)  # the one straddling the start
-    assert len(t.segments) == 21
+    assert t.segments[0][0] == pytest.approx((ds + timedelta(seconds=90)).timestamp(), abs=1e-3)
+    assert len(t.segments) == 21  # the one straddling the start, and 20 inside
+    assert t.segments[-1][1] == pytest.approx((ds + timedelta(seconds=300)).timestamp(), abs=1e-3)
+    assert t.recorded_seconds == pytest.approx(210, abs=1e-2)
+    assert t.spans() == [(pytest.approx(t.segments[0][0]), pytest.approx(t.segments[-1][1]))]
     assert t.gaps == [(ds + timedelta(seconds=300), None, "camera_unreachable")]
 
 
