@@ -85,13 +85,20 @@ class WhatIf:
         for item in add:
             recorder, sep, kbps = item.partition(":")
             if not sep or not recorder.strip():
-                raise ValueError(f"'{item}': use RECORDER:KBPS, e.g. NVR-03:4096")
+                raise ValueError(
+                    _("'%(item)s': use RECORDER:KBPS, e.g. NVR-03:4096") % {"item": item}
+                )
             try:
                 value = int(kbps)
             except ValueError:
-                raise ValueError(f"'{item}': the bitrate must be kbit/s, a whole number") from None
+                raise ValueError(
+                    _("'%(item)s': the bitrate must be kbit/s, a whole number") % {"item": item}
+                ) from None
             if not 16 <= value <= 100_000:
-                raise ValueError(f"'{item}': the bitrate must be between 16 and 100000 kbit/s")
+                raise ValueError(
+                    _("'%(item)s': the bitrate must be between 16 and 100000 kbit/s")
+                    % {"item": item}
+                )
             added.append((recorder.strip(), value))
         return cls(added, [r.strip() for r in remove if r.strip()])
 
@@ -232,7 +239,10 @@ def build_plan(
     known = {r.code for r in recorders}
     for code, _kbps in what_if.add:
         if code not in known:
-            raise ValueError(f"no recorder with code '{code}' (known: {', '.join(sorted(known))})")
+            raise ValueError(
+                _("no recorder with code '%(code)s' (known: %(known)s)")
+                % {"code": code, "known": ", ".join(sorted(known))}
+            )
     cameras = list(
         Camera.objects.exclude(state=Camera.State.DECOMMISSIONED)
         .exclude(code__in=what_if.remove)
@@ -241,7 +251,7 @@ def build_plan(
     )
     missing = set(what_if.remove) - set(Camera.objects.values_list("code", flat=True))
     if missing:
-        raise ValueError(f"no camera with code {', '.join(sorted(missing))}")
+        raise ValueError(_("no camera with code %(codes)s") % {"codes": ", ".join(sorted(missing))})
     rates = camera_rates(cameras, now)
     eff = policy.effective_for(c.pk for c in cameras)
     site = policy.site_effective()
@@ -349,7 +359,7 @@ def build_plan(
             )
         )
     if not bins:
-        raise ValueError("no recorders are configured")
+        raise ValueError(_("no recorders are configured"))
 
     current = planner.evaluate(bins, cams, {c.code: c.recorder for c in cams})
     declared_eval = planner.evaluate(declared_bins, cams, {c.code: c.recorder for c in cams})

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from vigil.accounts.actor import Actor
 from vigil.audit.services import record
@@ -61,10 +62,12 @@ def _days(errors: list[FieldError], name: str, value: Any) -> int | None:
     try:
         days = int(str(value).strip())
     except ValueError:
-        errors.append(FieldError(name, f"'{value}' is not a whole number of days"))
+        errors.append(
+            FieldError(name, _("'%(value)s' is not a whole number of days") % {"value": value})
+        )
         return None
     if not 1 <= days <= MAX_DAYS:
-        errors.append(FieldError(name, f"must be between 1 and {MAX_DAYS} days"))
+        errors.append(FieldError(name, _("must be between 1 and %(max)s days") % {"max": MAX_DAYS}))
         return None
     return days
 
@@ -80,14 +83,20 @@ def set_site_policy(actor: Actor, *, floor_days: Any, ceiling_days: Any) -> Site
         errors.append(
             FieldError(
                 "floor_days",
-                f"cannot be below {minimum} days, the floor set by the regulation "
-                "([retention] floor_days in vigil.toml, Art. 5)",
+                _(
+                    "cannot be below %(n)s days, the floor set by the regulation "
+                    "([retention] floor_days in vigil.toml, Art. 5)"
+                )
+                % {"n": minimum},
             )
         )
     effective_floor = max(floor or minimum, minimum)
     if ceiling is not None and ceiling < effective_floor:
         errors.append(
-            FieldError("ceiling_days", f"cannot be below the floor ({effective_floor} days)")
+            FieldError(
+                "ceiling_days",
+                _("cannot be below the floor (%(n)s days)") % {"n": effective_floor},
+            )
         )
     if errors:
         raise ValidationFailed(errors)
@@ -124,14 +133,20 @@ def set_camera_policy(
         errors.append(
             FieldError(
                 "floor_days",
-                f"a camera's floor can only be raised: {floor} days is below the site's "
-                f"floor of {site.floor_days} days",
+                _(
+                    "a camera's floor can only be raised: %(floor)s days is below the "
+                    "site's floor of %(site)s days"
+                )
+                % {"floor": floor, "site": site.floor_days},
             )
         )
     effective_floor = max(floor or 0, site.floor_days)
     if ceiling is not None and ceiling < effective_floor:
         errors.append(
-            FieldError("ceiling_days", f"cannot be below the floor ({effective_floor} days)")
+            FieldError(
+                "ceiling_days",
+                _("cannot be below the floor (%(n)s days)") % {"n": effective_floor},
+            )
         )
     if errors:
         raise ValidationFailed(errors)
@@ -186,19 +201,19 @@ def place_hold(  # noqa: PLR0917 (the footage-request workflow calls it position
     errors: list[FieldError] = []
     now = timezone.now()
     if not cams:
-        errors.append(FieldError("cameras", "choose at least one camera"))
+        errors.append(FieldError("cameras", _("choose at least one camera")))
     if not (reason or "").strip():
-        errors.append(FieldError("reason", "say why the footage must be kept"))
+        errors.append(FieldError("reason", _("say why the footage must be kept")))
     if start is None or end is None:
-        errors.append(FieldError("start", "a time range is needed"))
+        errors.append(FieldError("start", _("a time range is needed")))
     elif end <= start:
-        errors.append(FieldError("end", "must be after the start"))
+        errors.append(FieldError("end", _("must be after the start")))
     elif start > now:
-        errors.append(FieldError("start", "is in the future: there is no footage to hold yet"))
+        errors.append(FieldError("start", _("is in the future: there is no footage to hold yet")))
     elif end > now + HOLD_MAX_AHEAD:
-        errors.append(FieldError("end", "may be at most 24 hours ahead"))
+        errors.append(FieldError("end", _("may be at most 24 hours ahead")))
     if len(source) > 100:
-        errors.append(FieldError("source", "is longer than 100 characters"))
+        errors.append(FieldError("source", _("is longer than 100 characters")))
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():
@@ -232,11 +247,11 @@ def release_hold(actor: Actor, hold: Hold, reason: str) -> Hold:
     normal retention again."""
     require(actor, Action.HOLD_RELEASE)
     if not (reason or "").strip():
-        raise ValidationFailed([FieldError("reason", "say why the hold is released")])
+        raise ValidationFailed([FieldError("reason", _("say why the hold is released"))])
     with transaction.atomic():
         locked = Hold.objects.select_for_update().get(pk=hold.pk)
         if locked.released_at is not None:
-            raise ValidationFailed([FieldError("hold", "this hold was already released")])
+            raise ValidationFailed([FieldError("hold", _("this hold was already released"))])
         locked.released_at = timezone.now()
         locked.released_by = actor.user
         locked.released_by_name = actor.username

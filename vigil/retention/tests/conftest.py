@@ -137,6 +137,15 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
+def english() -> Iterator[None]:
+    """Service messages in English (Vietnamese is the site's default language)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
 def retention_config(settings):  # type: ignore[no-untyped-def]
     """Change [retention] keys for one test: ``retention_config(floor_days=5)``."""
 

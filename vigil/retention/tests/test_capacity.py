@@ -15,7 +15,7 @@ from vigil.retention import capacity
 from vigil.retention.volumes import capacities, fs_info, used_bytes
 from vigil.school.models import Camera, StorageVolume
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 TB = 10**12
 

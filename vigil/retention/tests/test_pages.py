@@ -49,13 +49,13 @@ def test_storage_page_shows_three_recorders_and_what_if(login) -> None:  # type:
     ).content.decode()
     assert "18.4" in what_if and "+1" in what_if
     bad = c.get("/retention/storage/", {"add": "nonsense"}).content.decode()
-    assert "RECORDER:KBPS" in bad
+    assert "hãy ghi theo dạng ĐẦUGHI:KBPS" in bad  # the error, in the site's language
 
 
 def test_policy_form_refuses_lowering_and_saves_raising(login) -> None:  # type: ignore[no-untyped-def]
     c = login("admin")
     r = c.post("/retention/policy/", {"floor_days": "10", "ceiling_days": ""})
-    assert r.status_code == 200 and "cannot be below 20 days" in r.content.decode()
+    assert r.status_code == 200 and "không được thấp hơn 20 ngày" in r.content.decode()
     r = c.post("/retention/policy/", {"floor_days": "30", "ceiling_days": "60"})
     assert r.status_code == 302
     assert (SitePolicy.objects.get().floor_days, SitePolicy.objects.get().ceiling_days) == (30, 60)
@@ -68,7 +68,7 @@ def test_camera_panel_and_camera_policy_form(login) -> None:  # type: ignore[no-
     r = c.post(
         "/retention/cameras/CAM-007/policy/", {"floor_days": "5", "ceiling_days": ""}, follow=True
     )
-    assert "can only be raised" in r.content.decode()
+    assert "chỉ được nâng lên" in r.content.decode()
     assert not CameraPolicy.objects.exists()
     c.post("/retention/cameras/CAM-007/policy/", {"floor_days": "40", "ceiling_days": ""})
     assert CameraPolicy.objects.get().floor_days == 40
@@ -115,7 +115,7 @@ def test_hold_form_errors_are_shown(login) -> None:  # type: ignore[no-untyped-d
             "reason": "x",
         },
     )
-    assert r.status_code == 200 and "must be after the start" in r.content.decode()
+    assert r.status_code == 200 and "phải sau thời điểm bắt đầu" in r.content.decode()
 
 
 def test_coverage_page_exports_and_verify_upload(login, demo_site) -> None:  # type: ignore[no-untyped-def]
@@ -189,3 +189,11 @@ def test_api_plan_volumes_holds_and_coverage(login) -> None:  # type: ignore[no-
     assert guard.get("/api/retention/plan").status_code == 403
     cov = c.get("/api/retention/coverage", {"first": coverage.local_day(now).isoformat()}).json()
     assert len(cov["rows"]) == 86
+
+
+def test_pages_speak_the_site_language_and_english_on_request(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("phohieutruong")
+    assert "Dung lượng và thời hạn lưu trữ" in c.get("/retention/storage/").content.decode()
+    assert "Giữ bằng chứng" in c.get("/retention/holds/").content.decode()
+    c.cookies["vigil_language"] = "en"
+    assert "Storage and retention" in c.get("/retention/storage/").content.decode()

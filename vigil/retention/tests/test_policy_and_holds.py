@@ -16,7 +16,7 @@ from vigil.retention.models import Hold
 from vigil.school.models import Camera
 from vigil.school.validation import ValidationFailed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def actor(users, name: str) -> Actor:  # type: ignore[no-untyped-def]
