@@ -25,6 +25,7 @@ import base64
 import csv
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -512,6 +513,7 @@ def render_pdf(data: ReportData) -> bytes:
     from vigil.core.keys import fingerprint
     from vigil.school.models import School
 
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # font subsetting chatter
     school = School.objects.first()
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_creation_date(datetime(2000, 1, 1, tzinfo=UTC))
