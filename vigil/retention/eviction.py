@@ -72,6 +72,10 @@ FLOOR_AUDIENCE = ("security_head", "it_staff", "board", "principal")
 # after a recorder outage it catches up within hours; after a clock jumped by a year it
 # would need more than two weeks, and an alert says so meanwhile.
 CATCH_UP = 24
+# Alert only when the reference is held back this far: after an outage of a few days it
+# simply catches up (a day per hour of recording); more than a week behind means the clock
+# (or the footage's timestamps) is wrong.
+CLOCK_ALERT_AFTER = timedelta(days=7)
 REASON_SPACE = "retention.space"
 REASON_CEILING = "retention.ceiling"
 
@@ -519,7 +523,8 @@ def _record_state(
         and not siblings_at_risk
     ):
         clear_alert(cause=FLOOR_ALERT, recorder=volume.recorder, note="free space restored")
-    if ref.suspect:
+    held_back = min(result.now, newest_footage_end(volume) or result.now) - ref.time
+    if ref.suspect and held_back > CLOCK_ALERT_AFTER:
         with translation.override(settings.LANGUAGE_CODE):
             title = _("The clock runs ahead of the recorded footage on %(volume)s") % {
                 "volume": str(volume)
@@ -537,7 +542,7 @@ def _record_state(
             detail={"now": result.now.isoformat(), "reference": ref.time.isoformat()},
             actor=actor,
         )
-    else:
+    elif not ref.suspect:
         clear_alert(cause=CLOCK_ALERT, recorder=volume.recorder, note="clock agrees again")
     updates["last_sweep_json"] = json.dumps(result.to_dict(), default=str)
     VolumeState.objects.filter(pk=state.pk).update(**updates)

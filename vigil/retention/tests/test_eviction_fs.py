@@ -280,3 +280,27 @@ def test_an_unmounted_volume_is_not_adopted_nor_swept(setup, tmp_path) -> None: 
     assert services.sweep(volume, now=now).skipped == "not mounted on this machine"
     assert Segment.objects.filter(volume=volume).count() == rows
     assert not AuditEntry.objects.filter(action="footage.delete").exists()
+
+
+def test_after_a_recorder_outage_the_reference_catches_up_without_purging(setup) -> None:  # type: ignore[no-untyped-def]
+    """Three days without footage, then recording resumes: the reference is held back at
+    first (no ceiling deletions, no clock alarm for a mere outage), then catches up."""
+    volume, now, catalog = setup["volume"], setup["now"], setup["catalog"]
+    cam = setup["cams"][0]
+    fill(setup, every=timedelta(hours=12), max_age=10 * DAY)
+    first = services.sweep(volume, now=now)
+    assert not first.clock_suspect
+    resumed = now + 3 * DAY
+    for i in range(6):  # half an hour of footage after the outage
+        catalog.add(cam, volume, resumed + timedelta(minutes=5 * i), seconds=300)
+    back = services.sweep(volume, now=resumed + timedelta(minutes=31))
+    assert back.clock_suspect and back.reference is not None
+    assert back.reference < resumed  # held back...
+    assert back.reference >= now + timedelta(hours=12)  # ...but advancing 24x the footage
+    assert not Alert.objects.filter(cause=CLOCK_ALERT).exists()
+    # Three more hours of recording: the reference has caught up.
+    for i in range(36):
+        catalog.add(cam, volume, resumed + timedelta(minutes=30 + 5 * i), seconds=300)
+    later = services.sweep(volume, now=resumed + timedelta(hours=3, minutes=31))
+    assert not later.clock_suspect
+    assert later.reference == resumed + timedelta(hours=3, minutes=30)
