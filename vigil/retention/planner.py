@@ -329,8 +329,8 @@ ALGORITHM = (
     "binary search on days with bin packing (repair of the current assignment, and "
     "first-fit decreasing), LPT, then local search (moves and swaps off the bottleneck "
     "recorder); ties within the tolerance go to the fewest moves. LPT alone guarantees at "
-    "least (m+1)/(2m) of the optimum minimum retention (Gonzalez, Ibarra & Sahni 1977); the "
-    "fluid upper bound below bounds the optimum from above."
+    "least (m+1)/(2m) of the optimum minimum retention (Gonzalez, Ibarra & Sahni 1977); "
+    "'no assignment can exceed' is the fluid upper bound on the optimum."
 )
 
 
