@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from vigil import __version__
 from vigil.accounts.actor import Actor
-from vigil.media.ingest import CameraIngest, IngestState
+from vigil.media.ingest import CameraIngest, GapCause, IngestState
 from vigil.media.ingest import Gap as EngineGap
 from vigil.media.rtsp import Credentials
 from vigil.media.segment import FinishedSegment
@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 HEALTH_INTERVAL = 5.0
 OFFLINE_ALERT_AFTER = 60.0  # seconds offline before the desk is alerted
-MAINTENANCE_INTERVAL = 60.0
+PAUSED_DETAIL = "recording paused: volume full of footage within the floor or under hold"
 
 
 @dataclass
@@ -60,6 +60,8 @@ class CameraRun:
     inherited_gaps: list[int] = field(default_factory=list)
     offline_since: float | None = None
     alerted: bool = False
+    paused: bool = False
+    task: asyncio.Task[None] | None = None
 
 
 def pick_volume(recorder: Recorder) -> StorageVolume:
@@ -103,6 +105,10 @@ class NodeProcess:
         self.ingest_options = ingest_options or {}
         self.runs: dict[str, CameraRun] = {}
         self.db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vigil-catalog")
+        # Retention sweeps run on their own thread (and database connection) in short
+        # transactions, so catalog writes never wait for a whole sweep.
+        self.maint = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="vigil-retention")
+        self._maint_future: concurrent.futures.Future[dict[int, bool]] | None = None
         self.stopping = asyncio.Event()
         self.started_at = timezone.now()
         self.actor = Actor.system("recorder")
@@ -132,6 +138,15 @@ class NodeProcess:
 
     def _store_gap(self, run: CameraRun, gap: EngineGap) -> None:
         self._close_inherited(run, datetime.fromtimestamp(gap.start_utc, tz=UTC))
+        if run.paused and str(gap.cause) == "recorder_stopped":
+            gap = EngineGap(
+                gap.camera_code,
+                gap.start_utc,
+                GapCause.STORAGE_ERROR,
+                PAUSED_DETAIL,
+                gap.end_utc,
+                gap.id,
+            )
         run.gaps.apply(gap)
 
     def _close_inherited(self, run: CameraRun, at: datetime) -> None:
@@ -279,31 +294,53 @@ class NodeProcess:
                 clear_alert(cause="camera_offline", camera=run.camera, note="video is back")
                 run.alerted = False
 
-    def _maintenance(self) -> None:
-        """Periodic storage work: the retention sweep, when the retention app provides it."""
-        from importlib import import_module
+    def _maintenance(self) -> dict[int, bool]:
+        """Retention sweep of this node's volumes; returns whether each may be written."""
+        from vigil.retention import services as retention
 
-        try:
-            retention = import_module("vigil.retention.services")
-        except ImportError:  # pragma: no cover - retention is installed with Vigil
-            return
-        sweep = getattr(retention, "sweep", None)
-        if sweep is None:
-            return
+        close_old_connections()
+        allowed: dict[int, bool] = {}
         for volume in {run.volume for run in self.runs.values()}:
-            sweep(volume)
+            try:
+                retention.sweep(volume, actor=self.actor)
+                allowed[volume.pk] = retention.recording_allowed(volume)
+            except Exception:
+                log.exception("retention sweep of %s failed", volume.path)
+                allowed[volume.pk] = True  # never stop recording because a sweep failed
+        return allowed
+
+    def _apply_pauses(self, allowed: dict[int, bool]) -> None:
+        """Pause cameras on a full volume; resume them when space is back (ADR 0010)."""
+        loop = asyncio.get_running_loop()
+        for code, run in list(self.runs.items()):
+            may_write = allowed.get(run.volume.pk, True)
+            if not may_write and not run.paused:
+                log.error("camera %s: %s", code, PAUSED_DETAIL)
+                run.paused = True
+                run.ingest.stop()
+            elif may_write and run.paused and run.task is not None and run.task.done():
+                log.warning("camera %s: space is back, recording resumes", code)
+                fresh = self._make_run(run.camera, run.volume)
+                self.runs[code] = fresh
+                fresh.task = loop.create_task(fresh.ingest.run(), name=f"ingest-{code}")
 
     async def _periodic(self) -> None:
         loop = asyncio.get_running_loop()
+        interval = float(settings.VIGIL.retention.sweep_interval_seconds)
         next_maintenance = loop.time() + 5.0
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), HEALTH_INTERVAL)
             rows = self._health_rows()
             self._db(self._write_health, rows)
-            if loop.time() >= next_maintenance:
-                next_maintenance = loop.time() + MAINTENANCE_INTERVAL
-                self._db(self._maintenance)
+            done = self._maint_future
+            if done is not None and done.done():
+                self._maint_future = None
+                if done.exception() is None:
+                    self._apply_pauses(done.result())
+            if self._maint_future is None and loop.time() >= next_maintenance:
+                next_maintenance = loop.time() + interval
+                self._maint_future = self.maint.submit(self._maintenance)
 
     # ---------------------------------------------------------------- run
     def stop(self) -> None:
@@ -316,11 +353,13 @@ class NodeProcess:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
-        tasks = [loop.create_task(r.ingest.run(), name=f"ingest-{c}") for c, r in self.runs.items()]
+        for code, r in self.runs.items():
+            r.task = loop.create_task(r.ingest.run(), name=f"ingest-{code}")
         periodic = loop.create_task(self._periodic())
-        log.info("recording %d camera(s)", len(tasks))
+        log.info("recording %d camera(s)", len(self.runs))
         try:
-            await asyncio.gather(*tasks)
+            await self.stopping.wait()
+            await asyncio.gather(*(r.task for r in self.runs.values() if r.task is not None))
         finally:
             self.stopping.set()
             await periodic
@@ -328,6 +367,7 @@ class NodeProcess:
             self._db(self._write_health, self._health_rows()).result()
             self._db(self._mark_stopped).result()
             self.db.shutdown(wait=True)
+            self.maint.shutdown(wait=True)
 
     def _mark_stopped(self) -> None:
         RecorderNode.objects.filter(recorder__in=self.recorders, pid=os.getpid()).update(
