@@ -161,6 +161,7 @@ def decode_file(
             fast=fast,
         )
         tb = stream.time_base or Fraction(1, 1000)
+        tbf = float(tb)
         t0 = stream.start_time or 0
         selector = RateSelector(fps)
         index = 0
@@ -171,7 +172,7 @@ def decode_file(
                 if not isinstance(frame, VideoFrame):  # pragma: no cover - video stream only
                     continue
                 pts = frame.pts if frame.pts is not None else index
-                ts = float((pts - t0) * tb)
+                ts = (pts - t0) * tbf
                 index += 1
                 if ts < start - 1e-9:
                     continue
@@ -314,7 +315,7 @@ class PacketDecoder:
     def _collect(self, frames: Iterable[Any]) -> list[DecodedFrame]:
         out: list[DecodedFrame] = []
         for frame in frames:
-            ts = float(frame.pts * self.time_base) if frame.pts is not None else float(self._index)
+            ts = frame.pts * float(self.time_base) if frame.pts is not None else float(self._index)
             self._index += 1
             if not self._selector.accept(ts):
                 continue
@@ -362,13 +363,14 @@ def iter_packets(path: str | Path) -> Iterator[tuple[bytes, float, bool]]:
         name = stream.codec_context.name
         bsf = BitStreamFilterContext(f"{'hevc' if name == 'hevc' else 'h264'}_mp4toannexb", stream)
         tb = stream.time_base or Fraction(1, 90000)
+        tbf = float(tb)
         t0 = stream.start_time or 0
         for packet in container.demux(stream):
             if packet.dts is None:
                 continue
             for out in bsf.filter(packet):
                 pts = out.pts if out.pts is not None else out.dts
-                ts = float((pts - t0) * tb) if pts is not None else 0.0
+                ts = (pts - t0) * tbf if pts is not None else 0.0
                 yield bytes(out), ts, bool(out.is_keyframe)
 
 

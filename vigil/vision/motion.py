@@ -51,8 +51,6 @@ from vigil.vision.imageops import (
     validate_polygon,
 )
 
-_KERNEL3 = np.ones((3, 3), np.uint8)
-
 
 @dataclass(frozen=True, slots=True)
 class MotionConfig:
@@ -263,24 +261,35 @@ class MotionDetector:
         self._raw_threshold = max(float(cfg.min_raw_threshold), cfg.threshold / gain)
 
     def _boxes(self, thresh: U8) -> tuple[Box, ...]:
+        """Blobs of changed pixels as normalised boxes.
+
+        The changed-pixel map is OR-pooled 2x2 (an area halving, then > 0), which both
+        merges pixels one apart, as a 3x3 dilation would, and quarters the work of the
+        labelling: ~8 us instead of ~80 us for ``connectedComponentsWithStats`` on the
+        full 160x90 map. Boxes are therefore on a 2-pixel grid of the analysis frame.
+        """
         cfg = self.config
-        dil = cv2.dilate(thresh, _KERNEL3)
-        n, _labels, stats, _ = cv2.connectedComponentsWithStats(dil, connectivity=8)
+        h, w = thresh.shape
+        pooled = cv2.resize(
+            thresh[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA
+        )
+        n, _labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+            pooled, 8, cv2.CV_16U, cv2.CCL_SPAGHETTI
+        )
         if n <= 1:
             return ()
-        assert self._shape is not None
-        h, w = self._shape
         st = stats[1:]
-        keep = st[:, cv2.CC_STAT_AREA] >= cfg.min_area
+        keep = st[:, cv2.CC_STAT_AREA] * 4 >= cfg.min_area
         st = st[keep]
         if len(st) == 0:
             return ()
         if len(st) > cfg.max_boxes:
             st = st[np.argsort(-st[:, cv2.CC_STAT_AREA])[: cfg.max_boxes]]
-        out = []
-        for x, y, bw, bh, _a in st.tolist():
-            out.append((x / w, y / h, (x + bw) / w, (y + bh) / h))
-        return tuple(out)
+        sx, sy = 2.0 / w, 2.0 / h
+        return tuple(
+            (x * sx, y * sy, min(1.0, (x + bw) * sx), min(1.0, (y + bh) * sy))
+            for x, y, bw, bh, _a in st.tolist()
+        )
 
 
 # ---------------------------------------------------------------------------------
