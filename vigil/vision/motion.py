@@ -70,8 +70,13 @@ class MotionConfig:
     #: someone who stops (or the "ghost" left where they stood) is absorbed in a couple
     #: of seconds instead of lingering as motion for ~2x background_seconds
     still_seconds: float = 0.8
-    #: faster adaptation right after start or a recalibration, for this long
+    #: faster adaptation right after start or a recalibration, for this long (no
+    #: motion is reported in the first warmup after start: encoders ramp up quality)
     warmup_seconds: float = 2.0
+    #: per-pixel noise: mean |frame - background| over this time constant; the
+    #: threshold of a pixel is raised by noise_factor x its noise
+    noise_seconds: float = 10.0
+    noise_factor: float = 3.0
     #: percentiles of the contrast stretch
     stretch_percentiles: tuple[float, float] = (4.0, 96.0)
     #: recompute the stretch every N frames
@@ -121,7 +126,9 @@ class MotionDetector:
     def __init__(self, config: MotionConfig | None = None) -> None:
         self.config = config or MotionConfig()
         self._avg: F32 | None = None
+        self._noise: F32 | None = None
         self._prev: U8 | None = None
+        self._startup_until = -math.inf
         self._shape: tuple[int, int] | None = None
         self._full_shape: tuple[int, int] = (0, 0)
         self._halvings = 0
@@ -197,8 +204,10 @@ class MotionDetector:
 
         if self._avg is None:
             self._avg = small.astype(np.float32)
+            self._noise = None
             self._prev = small
             self._warm_until = ts + cfg.warmup_seconds
+            self._startup_until = ts + cfg.warmup_seconds
             self._update_stretch(small)
             return MotionResult(ts, 0.0, (), (), recalibrated=True)
 
@@ -208,16 +217,28 @@ class MotionDetector:
         tau = cfg.background_seconds if ts >= self._warm_until else cfg.background_seconds / 8
         alpha = 1.0 - math.exp(-dt / max(tau, 1e-3))
 
-        avg_u8 = cv2.convertScaleAbs(self._avg)
-        diff = cv2.absdiff(small, avg_u8)
-        thresh = cast(U8, cv2.threshold(diff, self._raw_threshold, 255, cv2.THRESH_BINARY)[1])
+        sf = small.astype(np.float32)
+        diff = cast(F32, cv2.absdiff(sf, self._avg))
+        noise = self._noise
+        if noise is None or noise.shape != diff.shape:
+            noise = np.zeros_like(diff)
+            self._noise = noise
+        # per-pixel threshold: raise it where the background itself flickers
+        # (compression ringing on high-contrast edges, leaves, a monitor)
+        excess = cv2.scaleAdd(noise, -cfg.noise_factor, diff)
+        thresh = cv2.threshold(excess, self._raw_threshold, 255, cv2.THRESH_BINARY)[1]
+        thresh = cast(U8, thresh.astype(np.uint8))
         if self._active is not None:
             cv2.bitwise_and(thresh, self._active, dst=thresh)
         changed = int(cv2.countNonZero(thresh))
         cv2.accumulateWeighted(small, self._avg, alpha)
+        a_noise = 1.0 - math.exp(-dt / max(cfg.noise_seconds, 1e-3))
+        cap = 2.0 * self._raw_threshold
+        capped = cv2.threshold(diff, cap, cap, cv2.THRESH_TRUNC)[1]
+        cv2.accumulateWeighted(capped, noise, a_noise)
         prev = self._prev
         self._prev = small
-        if changed == 0:
+        if changed == 0 or ts < self._startup_until:
             return MotionResult(ts, 0.0, (), ())
         if prev is not None and cfg.still_seconds > 0:
             # absorb quickly what differs from the background but stood still since

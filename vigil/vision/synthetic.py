@@ -30,6 +30,8 @@ from vigil.vision.imageops import U8
 
 SyntheticCause = Literal["covered", "blurred", "moved", "dark", "frozen"]
 SYNTHETIC_CAUSES: tuple[SyntheticCause, ...] = ("covered", "blurred", "moved", "dark", "frozen")
+#: changes that are NOT tampering and must not raise an alert
+Perturbation = Literal["lighting"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,8 @@ class TamperScenario:
     end: float = 0.0
     seed: int = 0
     clip_start: float = 0.0
+    #: a benign change applied in [start, end) of a negative (lights switched)
+    perturbation: Perturbation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +141,7 @@ class TamperScenario:
             "end": self.end,
             "seed": self.seed,
             "clip_start": self.clip_start,
+            "perturbation": self.perturbation,
         }
 
     @staticmethod
@@ -150,6 +155,7 @@ class TamperScenario:
             end=float(d.get("end", 0.0)),
             seed=int(d.get("seed", 0)),
             clip_start=float(d.get("clip_start", 0.0)),
+            perturbation=d.get("perturbation"),
         )
 
 
@@ -171,6 +177,7 @@ def render_scenario(
     at ``clip_start`` seconds into the source and loops ping-pong when it runs out.
     """
     params = TamperParams.draw(scenario.cause, scenario.seed) if scenario.cause else None
+    light = _lighting(scenario.seed) if scenario.perturbation == "lighting" else None
     n_out = math.floor(scenario.duration * fps + 1e-9)
     first = round(scenario.clip_start * source_fps)
     frozen: U8 | None = None
@@ -185,5 +192,15 @@ def render_scenario(
                 ts,
                 apply_tamper(src, params, frozen=frozen, noise_seed=scenario.seed * 100_003 + k),
             )
+        elif light is not None and scenario.start <= ts < scenario.end:
+            gain, offset = light
+            yield ts, cast(U8, cv2.convertScaleAbs(src, alpha=gain, beta=offset))
         else:
             yield ts, src
+
+
+def _lighting(seed: int) -> tuple[float, float]:
+    """Lights switched off/on: a gain step (0.55-0.8 or 1.2-1.45) with a small offset."""
+    rng = np.random.default_rng(seed + 7919)
+    gain = float(rng.uniform(0.55, 0.8) if rng.integers(0, 2) else rng.uniform(1.2, 1.45))
+    return gain, float(rng.uniform(-8, 8))

@@ -202,12 +202,18 @@ class TamperDetector:
         self._switch: tuple[TamperCause, float] | None = None
         self._image_alert: TamperAlert | None = None
         self._alerts: dict[TamperCause, TamperAlert] = {}
+        self._history: list[TamperAlert] = []
         self._snapshots: list[tuple[float, bytes]] = []
         self._last_snapshot: float | None = None
         self._lost_watch: float | None = None
         self.last_check: CheckResult | None = None
 
     # -- public API -----------------------------------------------------------------
+    @property
+    def all_alerts(self) -> list[TamperAlert]:
+        """Every alert raised by this detector, in order (for evaluation and logs)."""
+        return list(self._history)
+
     @property
     def active_alerts(self) -> list[TamperAlert]:
         return [a for a in self._alerts.values() if a.active]
@@ -280,6 +286,7 @@ class TamperDetector:
                 details={"silence_s": now - self._lost_watch},
             )
             self._alerts["video_lost"] = alert
+            self._history.append(alert)
             return [TamperEvent("raised", alert)]
         return []
 
@@ -575,6 +582,8 @@ class TamperDetector:
             details={k: v for k, v in details.items() if not math.isnan(v)},
         )
         self._alerts[cause] = alert
+        self._history.append(alert)
+        del self._history[:-100]
         return alert
 
     def _clear(self, cause: TamperCause, ts: float) -> TamperEvent:
