@@ -55,8 +55,9 @@ class RedactConfig:
     second_frontal: bool = False
     #: run the detectors on every Nth frame only; tracking interpolates in between
     detect_every: int = 1
-    #: run the (slow) profile cascades on every Nth detection frame only
-    profile_every: int = 2
+    #: run the (slow) profile cascades on every Nth detection frame only, coarser
+    profile_every: int = 3
+    profile_scale_factor: float = 1.2
     #: also find people with the HOG detector and redact their head region
     persons: bool = False
     #: region = box grown by this share of its size on every side
@@ -81,7 +82,10 @@ class Track:
 
     id: int
     detections: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
+    #: region redacted in each frame (detection, interpolated or carried, plus margin)
     boxes: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
+    #: the same without the margin (the face itself)
+    cores: dict[int, tuple[float, float, float, float]] = field(default_factory=dict)
 
     @property
     def first(self) -> int:
@@ -143,9 +147,9 @@ class FaceDetector:
         lo, hi = (min_size, min_size), (max_side, max_side)
         found: list[tuple[float, float, float, float]] = []
 
-        def run(cascade: Any, image: U8) -> list[list[int]]:
+        def run(cascade: Any, image: U8, factor: float = cfg.scale_factor) -> list[list[int]]:
             rects = cascade.detectMultiScale(
-                image, cfg.scale_factor, cfg.min_neighbors, minSize=lo, maxSize=hi
+                image, factor, cfg.min_neighbors, minSize=lo, maxSize=hi
             )
             return cast(list[list[int]], np.asarray(rects).reshape(-1, 4).tolist())
 
@@ -157,8 +161,9 @@ class FaceDetector:
         for cascade in self._frontal:
             add(run(cascade, img))
         if cfg.profile and profile:
-            add(run(self._profile, img))
-            add(run(self._profile, cast(U8, cv2.flip(img, 1))), mirrored=True)
+            pf = cfg.profile_scale_factor
+            add(run(self._profile, img, pf))
+            add(run(self._profile, cast(U8, cv2.flip(img, 1)), pf), mirrored=True)
         if self._hog is not None:
             rects, _ = self._hog.detectMultiScale(img, winStride=(8, 8), scale=1.05)
             for x, y, bw, bh in np.asarray(rects).reshape(-1, 4).tolist():
@@ -270,9 +275,8 @@ def _fill(track: Track, n_frames: int, config: RedactConfig, width: int, height:
                 dx, dy = vel[0] * k * sign, vel[1] * k * sign
                 moved = (ab[0] + dx, ab[1] + dy, ab[2] + dx, ab[3] + dy)
                 boxes[frame] = _grow(moved, grow * k)
-    track.boxes = {
-        k: _grow(b, config.margin) for k, b in boxes.items() if _visible(b, width, height)
-    }
+    track.cores = {k: b for k, b in boxes.items() if _visible(b, width, height)}
+    track.boxes = {k: _grow(b, config.margin) for k, b in track.cores.items()}
 
 
 def _visible(b: tuple[float, ...], width: int, height: int) -> bool:
@@ -361,13 +365,22 @@ def apply_plan(
     out = []
     for i, frame in enumerate(frames):
         img = frame.copy()
+        kept = [t.cores[i] for t in plan.tracks if t.id in keep and i in t.cores]
         for t in plan.tracks:
             b = t.boxes.get(i)
             if b is None or t.id in keep:
                 continue
             if keep_regions and _in_regions(b, keep_regions, plan.width, plan.height):
                 continue
+            core = t.cores.get(i)
+            if core is not None and any(_contains(k, core) for k in kept):
+                continue  # a duplicate detection of the kept face (another cascade)
             obscure(img, b, cfg)
+        h, w = img.shape[:2]
+        for k in kept:  # a neighbour's margin must not cover the kept face
+            x0, y0 = max(0, int(k[0])), max(0, int(k[1]))
+            x1, y1 = min(w, int(np.ceil(k[2]))), min(h, int(np.ceil(k[3])))
+            img[y0:y1, x0:x1] = frame[y0:y1, x0:x1]
         out.append(img)
     return out
 

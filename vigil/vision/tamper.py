@@ -352,7 +352,9 @@ class TamperDetector:
         cfg = self.config
         prev = self._prev_small
         self._prev_small = small
-        if prev is None or prev.shape != small.shape:
+        gap = self._prev_ts is not None and ts - self._prev_ts > cfg.freeze_after / 2
+        if prev is None or prev.shape != small.shape or gap:
+            # a pause in the stream is video loss, not a frozen picture
             self._still_since = None
             return []
         max_diff = float(cv2.norm(small, prev, cv2.NORM_INF))
