@@ -42,7 +42,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import cv2
 import numpy as np
@@ -79,7 +79,7 @@ class TamperConfig:
     # block selection
     fine_info: float = 1.0  # min std of the band-pass in a reference block
     coarse_info: float = 2.0  # min std of the coarse picture in a reference block
-    moving_block: float = 6.0  # mean abs change since the last check that marks a block busy
+    moving_block: float = 7.5  # std of the change since the last check that marks a block busy
     min_blocks: int = 4
     # decisions
     detail_lost: float = 0.3  # covered: texture below this share of the reference
@@ -162,21 +162,37 @@ class CheckResult:
 @dataclass(slots=True)
 class _Reference:
     small: F32
-    fine_std: npt.NDArray[np.float32]
-    coarse_centered: npt.NDArray[np.float32]  # (blocks, px) centred coarse values
-    coarse_norm: npt.NDArray[np.float32]
-    coarse_std: npt.NDArray[np.float32]
+    coarse: F32  # 9x9 box blur of the (block-cropped) reference
+    coarse_mean: F32  # per block, shape (gy, gx)
+    coarse_std: F32
+    fine_std: F32
     fine_p70: float
     fine_info: npt.NDArray[np.bool_]
     coarse_info: npt.NDArray[np.bool_]
     mean: float
 
 
-def _blocks(img: npt.NDArray[Any], gx: int, gy: int) -> npt.NDArray[Any]:
+def _crop(img: F32, gx: int, gy: int) -> F32:
     h, w = img.shape[:2]
-    bh, bw = h // gy, w // gx
-    v = img[: bh * gy, : bw * gx].reshape(gy, bh, gx, bw)
-    return v.transpose(0, 2, 1, 3).reshape(gy * gx, bh * bw)
+    return img[: h - h % gy, : w - w % gx]
+
+
+def _block_mean(img: F32, gx: int, gy: int) -> F32:
+    """Per-block means, (gy, gx): an exact area resize of a block-cropped image."""
+    return cast(F32, cv2.resize(img, (gx, gy), interpolation=cv2.INTER_AREA))
+
+
+def _block_std(img: F32, gx: int, gy: int) -> tuple[F32, F32]:
+    """Per-block (mean, std) from E[x] and E[x^2] (two area resizes, ~10 us)."""
+    m = _block_mean(img, gx, gy)
+    m2 = _block_mean(cast(F32, cv2.multiply(img, img)), gx, gy)
+    return m, cast(F32, np.sqrt(np.maximum(m2 - m * m, 0.0)))
+
+
+def _quantile(values: npt.NDArray[Any], q: float) -> float:
+    flat = values.ravel()
+    k = round(q * (flat.size - 1))
+    return float(np.partition(flat, k)[k])
 
 
 class TamperDetector:
@@ -387,54 +403,53 @@ class TamperDetector:
     def _check(self, frame: U8, small: U8, ts: float) -> list[TamperEvent]:
         cfg = self.config
         events: list[TamperEvent] = []
-        sf = small.astype(np.float32)
         gx, gy = cfg.grid
+        sf = _crop(small.astype(np.float32), gx, gy)
         ref = self._ref
 
-        # busy blocks: changed since the previous check
+        # busy blocks: their content changed since the previous check (the std of the
+        # change ignores a change of the block's mean: auto exposure, lights)
         prev = self._prev_check_small
         self._prev_check_small = sf
         if prev is not None and prev.shape == sf.shape:
-            # change of each block's content, ignoring a change of its mean (auto
-            # exposure reacting to a bright car, lights): something moves there
-            d = _blocks(sf - prev, gx, gy)
-            busy = np.abs(d - d.mean(axis=1, keepdims=True)).mean(axis=1) > cfg.moving_block
+            busy = _block_std(cast(F32, cv2.subtract(sf, prev)), gx, gy)[1] > cfg.moving_block
         else:
-            busy = np.zeros(gx * gy, bool)
+            busy = np.zeros((gy, gx), bool)
 
-        coarse = cv2.blur(sf, (9, 9))
-        fine = cv2.blur(sf, (3, 3)) - coarse
-        mean = float(sf.mean())
-        small_blocks = _blocks(sf, gx, gy)
-        uniform = float((small_blocks.std(axis=1) < cfg.uniform_std).mean())
+        coarse = cast(F32, cv2.blur(sf, (9, 9)))
+        fine = cast(F32, cv2.subtract(cv2.blur(sf, (3, 3)), coarse))
+        block_mean, block_std = _block_std(sf, gx, gy)
+        mean = float(block_mean.mean())
+        uniform = float((block_std < cfg.uniform_std).mean())
 
         detail = math.nan
         cmatch = math.nan
         texture = math.nan
         usable = 0
         candidate: TamperCause | None = None
-        if ref is not None:
-            fstd = _blocks(fine, gx, gy).std(axis=1)
-            cb = _blocks(coarse, gx, gy)
-            cstd = cb.std(axis=1)
+        if ref is not None and ref.coarse.shape == coarse.shape:
+            fstd = _block_std(fine, gx, gy)[1]
+            cmean, cstd = _block_std(coarse, gx, gy)
             gain = max(mean, 4.0) / max(ref.mean, 4.0)
             # texture: how much fine detail the frame has, wherever it is (a camera
             # turned to another part of the room keeps it, a cover or blur loses it)
-            texture = float(np.percentile(fstd, 70) / max(ref.fine_p70, 0.2))
+            texture = _quantile(fstd, 0.7) / max(ref.fine_p70, 0.2)
             csel = ref.coarse_info & ~busy
             usable = int(csel.sum())
             contrast = gain
             if usable >= cfg.min_blocks:
-                cur = cb[csel] - cb[csel].mean(axis=1, keepdims=True)
-                num = (cur * ref.coarse_centered[csel]).sum(axis=1)
-                den = np.sqrt((cur * cur).sum(axis=1)) * ref.coarse_norm[csel] + 1e-6
-                cmatch = float((num / den > 0.5).mean())
-                contrast = float(np.median(cstd[csel] / (ref.coarse_std[csel] + 1e-3)))
+                # zero-normalised cross-correlation of each block's coarse picture
+                cross = _block_mean(cast(F32, cv2.multiply(coarse, ref.coarse)), gx, gy)
+                cov = cross - cmean * ref.coarse_mean
+                zncc = cov[csel] / (cstd[csel] * ref.coarse_std[csel] + 1e-3)
+                cmatch = float((zncc > 0.5).mean())
+                ratios = cstd[csel] / (ref.coarse_std[csel] + 1e-3)
+                contrast = _quantile(ratios, 0.5)
             fsel = ref.fine_info & ~busy
             if int(fsel.sum()) >= cfg.min_blocks:
                 # sharpness in place, relative to the local contrast change
                 ratio = fstd[fsel] / (ref.fine_std[fsel] + 1e-3) / max(contrast, 0.05)
-                detail = float(np.median(ratio))
+                detail = _quantile(ratio, 0.5)
             candidate = self._decide(
                 mean=mean,
                 ref_mean=ref.mean,
@@ -637,20 +652,18 @@ class TamperDetector:
             ref_small = self._ring[0].astype(np.float32)
         else:
             ref_small = np.median(np.stack(self._ring), axis=0).astype(np.float32)
-        coarse = cv2.blur(ref_small, (9, 9))
-        fine = cv2.blur(ref_small, (3, 3)) - coarse
-        fine_std = _blocks(fine, gx, gy).std(axis=1).astype(np.float32)
-        cb = _blocks(coarse, gx, gy)
-        centered = (cb - cb.mean(axis=1, keepdims=True)).astype(np.float32)
-        norm = np.sqrt((centered * centered).sum(axis=1)).astype(np.float32)
-        coarse_std = norm / math.sqrt(max(1, cb.shape[1]))
+        ref_small = _crop(ref_small, gx, gy)
+        coarse = cast(F32, cv2.blur(ref_small, (9, 9)))
+        fine = cast(F32, cv2.subtract(cv2.blur(ref_small, (3, 3)), coarse))
+        fine_std = _block_std(fine, gx, gy)[1]
+        coarse_mean, coarse_std = _block_std(coarse, gx, gy)
         return _Reference(
             small=ref_small,
+            coarse=coarse,
+            coarse_mean=coarse_mean,
+            coarse_std=coarse_std,
             fine_std=fine_std,
-            coarse_centered=centered,
-            coarse_norm=norm,
-            coarse_std=coarse_std.astype(np.float32),
-            fine_p70=float(np.percentile(fine_std, 70)),
+            fine_p70=_quantile(fine_std, 0.7),
             fine_info=fine_std >= cfg.fine_info,
             coarse_info=coarse_std >= cfg.coarse_info,
             mean=float(ref_small.mean()),
