@@ -162,13 +162,15 @@ def score_motion(video: dict[str, Any], events: Sequence[MotionEvent]) -> Motion
 
 
 def tamper_scenarios(
-    seeds: int = 4, *, videos: Sequence[str] = SAMPLE_VIDEOS
+    seeds: int = 4, *, videos: Sequence[str] = SAMPLE_VIDEOS, first_seed: int = 0
 ) -> list[TamperScenario]:
     """The synthetic tamper set: every video x cause x seed, plus negatives."""
     out: list[TamperScenario] = []
-    for vi, name in enumerate(videos):
+    for name in videos:
+        # seeds depend on the video, not on its position in ``videos``
+        vi = SAMPLE_VIDEOS.index(name) if name in SAMPLE_VIDEOS else 50 + len(out)
         for ci, cause in enumerate(SYNTHETIC_CAUSES):
-            for k in range(seeds):
+            for k in range(first_seed, first_seed + seeds):
                 seed = 1000 * vi + 100 * ci + k
                 rng = np.random.default_rng(seed)
                 start = float(round(rng.uniform(20.0, 26.0), 1))
@@ -420,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="1 seed per cause instead of 4")
     ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--first-seed", type=int, default=0, help="e.g. 4 for held-out scenarios")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--write-scenarios", action="store_true")
     args = ap.parse_args(argv)
@@ -432,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_scenarios(seeds=seeds))
     t0 = time.perf_counter()
     motion = evaluate_motion()
-    results = evaluate_tamper(tamper_scenarios(seeds))
+    results = evaluate_tamper(tamper_scenarios(seeds, first_seed=args.first_seed))
     rows, extra = summarise_tamper(results)
     elapsed = time.perf_counter() - t0
     if args.json:

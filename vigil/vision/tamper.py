@@ -84,8 +84,9 @@ class TamperConfig:
     # decisions
     detail_lost: float = 0.3  # covered: texture below this share of the reference
     detail_blurred: float = 0.6  # blurred: sharpness below this share ...
-    coarse_kept: float = 0.5  # ... while this share of the coarse structure still matches
-    coarse_lost: float = 0.5  # moved/covered: coarse match below this
+    coarse_kept: float = 0.45  # ... while this share of the coarse structure still matches
+    coarse_lost: float = 0.45  # moved/covered: coarse match below this
+    zncc_match: float = 0.7  # a block "matches" the reference when its ZNCC exceeds this
     dark_cover_match: float = 0.3  # dark frame matching less than this: covered, not dark
     uniform_std: float = 3.0  # a block this flat (levels) is "uniform"
     uniform_share: float = 0.9  # covered without reference: this share of blocks uniform
@@ -442,7 +443,7 @@ class TamperDetector:
                 cross = _block_mean(cast(F32, cv2.multiply(coarse, ref.coarse)), gx, gy)
                 cov = cross - cmean * ref.coarse_mean
                 zncc = cov[csel] / (cstd[csel] * ref.coarse_std[csel] + 1e-3)
-                cmatch = float((zncc > 0.5).mean())
+                cmatch = float((zncc > cfg.zncc_match).mean())
                 ratios = cstd[csel] / (ref.coarse_std[csel] + 1e-3)
                 contrast = _quantile(ratios, 0.5)
             fsel = ref.fine_info & ~busy

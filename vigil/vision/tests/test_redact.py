@@ -18,6 +18,7 @@ import pytest
 
 from vigil.vision.imageops import to_luma
 from vigil.vision.redact import (
+    FaceDetector,
     FaceRedactor,
     RedactConfig,
     apply_plan,
@@ -123,3 +124,13 @@ def test_watermark_burns_text(footage: Any) -> None:
     assert diff[:100].mean() > 0.005  # the faint tiled copy
     grey = watermark(to_luma(img), ["x"], tiled=False, position="top-right")
     assert grey.ndim == 3
+
+
+def test_person_detector_adds_head_regions(footage: Any) -> None:
+    frames, _ = footage("one-by-one-person-detection.mp4", fps=1.0, bgr=True)
+    img = frames[30].bgr  # someone stands at the table
+    cfg = RedactConfig(persons=True, profile=False)
+    heads = [b for b in FaceDetector(cfg).detect(img) if b[1] < 120]
+    assert heads  # the head of the standing person (her back is to the camera)
+    x0, _y0, x1, _y1 = heads[0]
+    assert 330 <= (x0 + x1) / 2 <= 500
