@@ -19,7 +19,15 @@ recalibration when most of the frame changes) with these savings, which matter a
   after the threshold; blobs come from one ``connectedComponentsWithStats`` call, zones
   from a ``countNonZero`` per zone, both only when something changed;
 * the running average's rate is defined in seconds, not per frame, so it behaves the
-  same at 5, 10 or 2 fps.
+  same at 5, 10 or 2 fps; pixels that stopped changing are absorbed fast
+  (``still_seconds``), so a person who stops, or the ghost of one who left, stops
+  being motion in ~2 s;
+* compression ringing on high-contrast edges (road markings, window frames) flickers
+  above the threshold: on strong edges of the background, and learned from quiet
+  frames only, each pixel's threshold is raised by 3x its mean deviation, so flicker
+  stops producing events while people crossing the floor, even along the same path
+  all day, keep the full sensitivity;
+* no motion is reported in the first 2 s of a stream (encoders ramp up quality).
 
 :class:`MotionEventTracker` turns per-frame results into events (start, end, peak time
 and score, zones, box, thumbnail of the peak frame) with pre-/post-debounce so one
@@ -51,6 +59,8 @@ from vigil.vision.imageops import (
     validate_polygon,
 )
 
+_KERNEL3 = np.ones((3, 3), np.uint8)
+
 
 @dataclass(frozen=True, slots=True)
 class MotionConfig:
@@ -75,8 +85,12 @@ class MotionConfig:
     warmup_seconds: float = 2.0
     #: per-pixel noise: mean |frame - background| over this time constant; the
     #: threshold of a pixel is raised by noise_factor x its noise
-    noise_seconds: float = 10.0
+    noise_seconds: float = 4.0
     noise_factor: float = 3.0
+    #: the noise is learned only from frames where at most this share changed, and
+    #: only on background edges stronger than edge_strength (|Sobel x| + |Sobel y|)
+    quiet_fraction: float = 0.01
+    edge_strength: float = 120.0
     #: percentiles of the contrast stretch
     stretch_percentiles: tuple[float, float] = (4.0, 96.0)
     #: recompute the stretch every N frames
@@ -127,6 +141,7 @@ class MotionDetector:
         self.config = config or MotionConfig()
         self._avg: F32 | None = None
         self._noise: F32 | None = None
+        self._edges: U8 | None = None
         self._prev: U8 | None = None
         self._startup_until = -math.inf
         self._shape: tuple[int, int] | None = None
@@ -213,6 +228,7 @@ class MotionDetector:
 
         if self._frames % cfg.stretch_every == 0:
             self._update_stretch(small)
+            self._update_edges()
 
         tau = cfg.background_seconds if ts >= self._warm_until else cfg.background_seconds / 8
         alpha = 1.0 - math.exp(-dt / max(tau, 1e-3))
@@ -233,9 +249,13 @@ class MotionDetector:
         changed = int(cv2.countNonZero(thresh))
         cv2.accumulateWeighted(small, self._avg, alpha)
         a_noise = 1.0 - math.exp(-dt / max(cfg.noise_seconds, 1e-3))
-        cap = 2.0 * self._raw_threshold
-        capped = cv2.threshold(diff, cap, cap, cv2.THRESH_TRUNC)[1]
-        cv2.accumulateWeighted(capped, noise, a_noise)
+        if self._edges is not None and changed <= cfg.quiet_fraction * self._active_px:
+            # learn the noise only on strong edges of the background (where compression
+            # ringing flickers) and only from quiet frames, so that people moving over
+            # the floor, even along the same path all day, never raise the threshold
+            cap = 2.0 * self._raw_threshold
+            capped = cv2.threshold(diff, cap, cap, cv2.THRESH_TRUNC)[1]
+            cv2.accumulateWeighted(capped, noise, a_noise, mask=self._edges)
         prev = self._prev
         self._prev = small
         if changed == 0 or ts < self._startup_until:
@@ -266,6 +286,16 @@ class MotionDetector:
                 if cv2.countNonZero(cv2.bitwise_and(thresh, zmask)) >= cfg.zone_min_pixels
             )
         return MotionResult(ts, score, boxes, zones)
+
+    def _update_edges(self) -> None:
+        """Pixels on strong edges of the background (3x3 neighbourhood)."""
+        if self._avg is None or self.config.noise_factor <= 0:
+            return
+        gx = cv2.Sobel(self._avg, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(self._avg, cv2.CV_32F, 0, 1, ksize=3)
+        mag = np.abs(gx) + np.abs(gy)
+        edges = cv2.threshold(mag, self.config.edge_strength, 255, cv2.THRESH_BINARY)[1]
+        self._edges = cast(U8, cv2.dilate(edges.astype(np.uint8), _KERNEL3))
 
     def _update_stretch(self, small: U8) -> None:
         cfg = self.config
