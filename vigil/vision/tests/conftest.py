@@ -47,3 +47,14 @@ def substream() -> str:
     if not have_ffmpeg():
         pytest.skip("ffmpeg is not installed")
     return str(derive_substream(seconds=30.0))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the sample footage carry the project's ``footage`` marker; the
+    face-redaction checks (Haar + dlib on every frame) are also ``slow``."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "footage" in names or "substream" in names or "clip" in names:
+            item.add_marker(pytest.mark.footage)
+        if "clip" in names:
+            item.add_marker(pytest.mark.slow)
