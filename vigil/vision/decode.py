@@ -278,6 +278,13 @@ class PacketDecoder:
         self._index = 0
         self.time_base: Fraction = _PTS_TIME_BASE
 
+    @classmethod
+    def for_stream(cls, stream: Any, **options: Any) -> PacketDecoder:
+        """A decoder for a PyAV video stream of an open container (e.g. an RTSP URL):
+        same codec, and the parameter sets (SPS/PPS from the SDP) as extradata."""
+        ctx = stream.codec_context
+        return cls(ctx.name, extradata=bytes(ctx.extradata or b"") or None, **options)
+
     @property
     def codec_name(self) -> str:
         return str(self._ctx.name)

@@ -122,3 +122,16 @@ def _path(name: str) -> Path:
     p = footage_path(name)
     assert p is not None
     return p
+
+
+def test_packet_decoder_for_a_demuxed_stream(tmp_path: Path) -> None:
+    """The live path: packets demuxed by PyAV (as from an RTSP URL), parameter sets
+    out of band in the stream's extradata."""
+    clip = _synthetic_clip(tmp_path / "d.mp4")
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        dec = PacketDecoder.for_stream(stream, fps=5.0)
+        frames = [f for pkt in container.demux(stream) if pkt.size for f in dec.decode(pkt)]
+    frames += dec.flush()
+    assert len(frames) == 25
+    assert frames[1].ts == pytest.approx(0.2)
