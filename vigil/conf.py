@@ -16,11 +16,12 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONFIG_FILE_NAME = "vigil.toml"
 
@@ -70,6 +71,29 @@ class AccessConfig(_Section):
     staff_live_view_own_area: bool = False
     # Department heads may watch the live view of their department's areas (Art. 6).
     department_head_live_view: bool = True
+    # Footage requests (vigil.access). A parent's request for their child's footage gets
+    # a reply within this many working days and access within this many days (Decree
+    # 356/2025/NĐ-CP Art. 5; Law 91/2025/QH15 Art. 24). Working days skip Saturdays,
+    # Sundays and the public holidays listed here, e.g. holidays = [2026-04-30, 2026-05-01].
+    reply_working_days: int = Field(default=2, ge=1, le=30)
+    access_days: int = Field(default=10, ge=1, le=90)
+    holidays: list[date] = []
+    # Two board members must approve a copy that leaves the school (for a parent or an
+    # outside party), and any request from an outside unit or researcher (Art. 4.2).
+    two_person_approval_copies: bool = True
+    two_person_approval_outside: bool = True
+    # How long an approved request's access grants stay valid unless the approver says
+    # otherwise, and the longest an approver may choose.
+    grant_validity_days: int = Field(default=14, ge=1, le=365)
+    grant_validity_max_days: int = Field(default=90, ge=1, le=3650)
+    # A download link for an evidence package works this long, once.
+    download_link_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+    @model_validator(mode="after")
+    def _validity_within_maximum(self) -> AccessConfig:
+        if self.grant_validity_days > self.grant_validity_max_days:
+            raise ValueError("grant_validity_days cannot exceed grant_validity_max_days")
+        return self
 
 
 class RecordingConfig(_Section):

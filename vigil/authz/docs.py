@@ -5,6 +5,7 @@ from __future__ import annotations
 from vigil.accounts.roles import Role
 from vigil.authz.rules import (
     ACTIONS,
+    DELEGATED_ACTIONS,
     FOOTAGE_ACTIONS,
     GRANTABLE_ACTIONS,
     MATRIX,
@@ -109,6 +110,15 @@ def permissions_markdown() -> str:
         "",
         "A grant is checked on every path: live view, playback, export, the JSON API and the",
         "media URLs, each time, so expiry and revocation take effect at once.",
+        "",
+        "## Delegation",
+        "",
+        "Those who may `request.delegate` (the principal) may let another member of staff",
+        "decide footage requests for a limited period (Art. 4.1). While the delegation is",
+        "active and its author still holds that power, the delegate may, on the author's",
+        "behalf: "
+        + ", ".join(f"`{a.value}`" for a in DELEGATED_ACTIONS)
+        + ". Decisions name both people; a delegation never gives access to footage.",
         "",
         "## Footage actions",
         "",

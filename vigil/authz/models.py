@@ -83,3 +83,65 @@ class Grant(models.Model):
     def is_active(self, at: datetime | None = None) -> bool:
         now = at or timezone.now()
         return self.revoked_at is None and self.valid_from <= now < self.valid_until
+
+
+class DelegationQuerySet(models.QuerySet["Delegation"]):
+    def active(self, at: datetime | None = None) -> DelegationQuerySet:
+        now = at or timezone.now()
+        return self.filter(revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now)
+
+
+class Delegation(models.Model):
+    """The principal lets another member of staff decide footage requests for a while
+    (Art. 4.1: the board directs the use of footage; the principal may delegate it).
+
+    While active, the delegate may do the delegated actions (``rules.DELEGATED_ACTIONS``)
+    on behalf of the delegator; ``vigil.authz.services.decide`` answers with
+    ``via="delegation"``. Expiry and revocation take effect at once.
+    """
+
+    delegator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("delegated by"),
+        on_delete=models.PROTECT,
+        related_name="delegations_given",
+    )
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("delegate"),
+        on_delete=models.PROTECT,
+        related_name="delegations_received",
+    )
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_until = models.DateTimeField(_("valid until"))
+    reason = models.TextField(_("reason"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="delegations_revoked",
+    )
+    revoke_reason = models.TextField(_("revocation reason"), blank=True)
+
+    objects = DelegationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delegation")
+        verbose_name_plural = _("delegations")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gt=models.F("valid_from")),
+                name="delegation_validity_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"delegation #{self.pk}: {self.delegator} → {self.delegate}"
+
+    def is_active(self, at: datetime | None = None) -> bool:
+        now = at or timezone.now()
+        return self.revoked_at is None and self.valid_from <= now < self.valid_until

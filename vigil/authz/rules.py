@@ -232,6 +232,17 @@ OPERATOR_ACTIONS = frozenset(
 # Footage actions an access grant may carry.
 GRANTABLE_ACTIONS = (Action.LIVE_VIEW, Action.PLAYBACK, Action.EXPORT, Action.DOWNLOAD)
 
+# What the principal's delegation (Action.DELEGATE, vigil.authz.models.Delegation) lets
+# the delegate do while it is active: decide requests, and what deciding them needs --
+# seeing them all, revoking the grants they created, placing the evidence hold an
+# approved investigation calls for (Art. 4.1, 4.3). Never footage itself.
+DELEGATED_ACTIONS = (
+    Action.REQUEST_DECIDE,
+    Action.REQUEST_VIEW_ALL,
+    Action.GRANT_REVOKE,
+    Action.HOLD_PLACE,
+)
+
 SCOPE_TEXT: dict[Scope, str] = {
     Scope.ALL: "yes",
     Scope.DEPARTMENT: "own department's areas",

@@ -18,9 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from vigil.accounts.actor import Actor
-from vigil.authz.models import Grant
+from vigil.authz.models import Delegation, Grant
 from vigil.authz.rules import (
     ACTIONS,
+    DELEGATED_ACTIONS,
     FOOTAGE_ACTIONS,
     MATRIX,
     OPERATOR_ACTIONS,
@@ -135,6 +136,20 @@ def _grant_covering(user: User, action: Action, resource: Resource, now: datetim
     return None
 
 
+def active_delegation(user: User, now: datetime | None = None) -> Delegation | None:
+    """The delegation ``user`` acts under now, if any: active, and its delegator still an
+    active account that may delegate (a delegation does not outlive the power behind it)."""
+    for delegation in (
+        Delegation.objects.active(now or timezone.now())
+        .filter(delegate=user, delegator__is_active=True)
+        .select_related("delegator")
+        .order_by("-valid_until")
+    ):
+        if MATRIX.get(delegation.delegator.role, {}).get(Action.DELEGATE) is not None:  # type: ignore[call-overload]
+            return delegation
+    return None
+
+
 def decide(user: User | None, action: Action, resource: Resource = None) -> Decision:
     """Pure decision, no side effects."""
     info = ACTIONS[action]
@@ -161,6 +176,19 @@ def decide(user: User | None, action: Action, resource: Resource = None) -> Deci
         ok, refusal = _scope_allows(user, scope, resource, now)
         if ok:
             return Decision(True, _("Allowed by role."), info.article, via="role")
+    if action in DELEGATED_ACTIONS:
+        delegation = active_delegation(user, now)
+        if delegation is not None:
+            return Decision(
+                True,
+                _("Allowed by delegation from %(name)s.") % {"name": delegation.delegator},
+                info.article,
+                via="delegation",
+                detail={
+                    "delegation": delegation.pk,
+                    "on_behalf_of": delegation.delegator.get_username(),
+                },
+            )
     if action in FOOTAGE_ACTIONS:
         grant = _grant_covering(user, action, resource, now)
         if grant is not None:
@@ -192,6 +220,7 @@ def authorize(actor: Actor, action: Action, resource: Resource = None) -> Decisi
         detail: dict[str, Any] = {"via": decision.via, "reason": str(decision.reason)}
         if decision.grant_id is not None:
             detail["grant"] = decision.grant_id
+        detail.update(decision.detail)
         obj: Any = None
         if isinstance(resource, FootageRange):
             detail.update(resource.describe())
