@@ -72,7 +72,7 @@ def test_parent_files_and_follows_a_request(client, login, users) -> None:  # ty
     from vigil.accounts.actor import Actor
     from vigil.accounts.services import create_user
 
-    other, password = create_user(
+    other, _password = create_user(
         Actor.cli(), username="phuhuynh2", role="guardian", password="Mật-khẩu-đủ-dài-42"
     )
     client.force_login(other, backend="django.contrib.auth.backends.ModelBackend")
@@ -196,7 +196,6 @@ def test_extraction_progress_and_download_pages(login, users, approved_copy) -> 
     body = b"".join(response.streaming_content)
     assert len(body) == int(response["Content-Length"])
     assert staff.get(url).status_code == 403  # once
-    upload_dir = users["giaovien"]  # noqa: F841 - the verify page takes the upload
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     verdict = staff.post(
