@@ -6,7 +6,7 @@ from typing import Any
 
 from vigil.accounts.models import User
 from vigil.authz.rules import Action
-from vigil.authz.services import can, cameras_for
+from vigil.authz.services import cameras_for, can
 from vigil.recording.health import statuses
 
 
