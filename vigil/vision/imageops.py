@@ -41,7 +41,7 @@ def to_luma(frame: npt.NDArray[np.uint8]) -> U8:
 def halvings_for(height: int, target_height: int) -> int:
     """How many 2x halvings bring ``height`` closest to ``target_height``.
 
-    Downscaling by powers of two with ``INTER_AREA`` hits OpenCV's vectorised 2x path
+    Downscaling by exact powers of two hits OpenCV's vectorised 2x path
     (about 12 us for 640x360 -> 320x180 on one core, against about 90 us for a direct 4x
     or 3.6x area resize), and each halving is an exact 2x2 box average, so the result is
     as clean as a direct area resize.
@@ -61,7 +61,9 @@ def halve(img: U8, times: int = 1) -> U8:
             break
         if h % 2 or w % 2:
             out = out[: h2 * 2, : w2 * 2]
-        out = cast(U8, cv2.resize(out, (w2, h2), interpolation=cv2.INTER_AREA))
+        # for an exact 2x reduction bilinear sampling lands between 4 pixels with equal
+        # weights: the same 2x2 average as INTER_AREA, on a faster code path
+        out = cast(U8, cv2.resize(out, (w2, h2), interpolation=cv2.INTER_LINEAR))
     return out
 
 

@@ -469,7 +469,7 @@ def watermark(
     size = max(10, round(h / 28))
     font = _font_path()
     try:
-        from PIL import ImageFont  # noqa: PLC0415 - optional
+        from PIL import ImageFont
 
         pil_font: Any = ImageFont.truetype(font, size) if font else None
     except ImportError:  # pragma: no cover - Pillow comes with fpdf2
@@ -527,7 +527,7 @@ def _draw_text(
             cv2.LINE_AA,
         )
         return
-    from PIL import Image, ImageDraw  # noqa: PLC0415 - optional
+    from PIL import Image, ImageDraw
 
     left, top, right, bottom = pil_font.getbbox(text)
     tw, th = int(right - left) + 2, int(bottom - top) + 4
