@@ -868,10 +868,10 @@ def add_custody(
 
 
 def site_record(package: Package | None, *, exact: bool = False) -> pkg.SiteRecord:
-    from vigil.core.keys import fingerprint
+    from vigil.core.keys import fingerprint, key_path
 
-    if package is None:
-        return pkg.SiteRecord(fingerprint=fingerprint())
+    if package is None:  # (never create a site key just to compare with it)
+        return pkg.SiteRecord(fingerprint=fingerprint() if key_path().exists() else None)
     return pkg.SiteRecord(
         fingerprint=fingerprint(),
         manifest=package.manifest.encode(),

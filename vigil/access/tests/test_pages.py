@@ -211,3 +211,15 @@ def test_extraction_progress_and_download_pages(login, users, approved_copy) -> 
     ).content.decode()
     assert "msg-error" in verdict and "content altered" in verdict
     assert AuditEntry.objects.filter(action="package.download", outcome="success").count() == 1
+
+
+def test_dashboard_shows_what_waits(login) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    _file(login("phuhuynh", Client()))
+    req = FootageRequest.objects.get()
+    principal = login("hieutruong", Client()).get("/").content.decode()
+    assert 'data-testid="requests-card"' in principal and req.number in principal
+    parent = login("phuhuynh", Client()).get("/").content.decode()
+    assert req.number in parent
+    assert 'data-testid="requests-card"' not in login("kythuat", Client()).get("/").content.decode()
