@@ -611,12 +611,14 @@ def create_export(
     actor: Actor, req: FootageRequest, *, keep: list[list[float]] | None = None
 ) -> ExportJob:
     """Queue the extraction of an approved copy request (IT, under its grant)."""
+    # The permission first (audited per camera, before the transaction): an unapproved
+    # request has no grant, and the attempt is on record.
+    grant = export_grant(actor, req)
     if req.status != RequestStatus.APPROVED or req.form != RequestForm.COPY:
         raise _invalid("request", _("only an approved request for a copy is extracted"))
     keep = [list(map(float, k)) for k in (keep or [])][:8]
     if any(len(k) != 3 or not (0 <= k[1] <= 1 and 0 <= k[2] <= 1 and k[0] >= 0) for k in keep):
         raise _invalid("keep", _("a face to keep is given as seconds, x and y (0 to 1)"))
-    grant = export_grant(actor, req)  # audited per camera, before the transaction
     with transaction.atomic():
         if req.exports.filter(state__in=(JobState.QUEUED, JobState.RUNNING)).exists():
             raise _invalid("request", _("an extraction of this request is already under way"))

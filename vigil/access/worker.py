@@ -612,12 +612,10 @@ def _publish(
             at=now,
             root=staging,
         )
-        if final.exists():
-            shutil.rmtree(final)
+        if final.exists() or originals_dir.exists():  # evidence is never overwritten
+            raise JobFailed(_("%(path)s already exists; it was left alone.") % {"path": final})
         os.replace(staging, final)
         if released is not None:
-            if originals_dir.exists():
-                shutil.rmtree(originals_dir)
             os.replace(run.work / "original", originals_dir)
         _fsync_dir(exports)
         locked.state = JobState.DONE

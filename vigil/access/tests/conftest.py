@@ -11,6 +11,17 @@ from django.utils import timezone
 from conftest import footage_dir
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Each test its own data directory (exports, volumes, site key): packages are named
+    after request numbers, which every test database starts again."""
+    from vigil.conf import Paths
+
+    settings.PATHS = Paths(tmp_path / "data")
+    settings.PATHS.ensure()
+    return settings.PATHS
+
+
 @pytest.fixture
 def record_footage(users):  # type: ignore[no-untyped-def]
     """``record_footage(code, start, seconds)`` -> Segment rows (real fMP4 files)."""
