@@ -328,6 +328,7 @@ def _run(run: _Run) -> Package:
             span_bytes = sum(s.file_size for s in span.segments)
             meta = done.get(name)
             if meta and path.exists() and _hash_file(path) == (meta["sha256"], meta["size"]):
+                log.info("export job %s: reusing %s from an earlier attempt", job.pk, name)
                 copied += span_bytes
                 clips.append(meta)
                 continue
@@ -394,6 +395,7 @@ def _run(run: _Run) -> Package:
             out = release / name
             meta = released.get(name)
             if meta and out.exists() and _hash_file(out) == (meta["sha256"], meta["size"]):
+                log.info("export job %s: reusing released %s from an earlier attempt", job.pk, name)
                 frames_before += clip["frames"]
                 continue
             out.unlink(missing_ok=True)
