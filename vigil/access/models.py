@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class RequestKind(models.TextChoices):
@@ -175,11 +176,11 @@ class Decision(models.Model):
 
 
 class JobState(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    RUNNING = "running", _("Running")
-    DONE = "done", _("Done")
-    FAILED = "failed", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled")
+    QUEUED = "queued", pgettext_lazy("export job", "Queued")
+    RUNNING = "running", pgettext_lazy("export job", "Running")
+    DONE = "done", pgettext_lazy("export job", "Done")
+    FAILED = "failed", pgettext_lazy("export job", "Failed")
+    CANCELLED = "cancelled", pgettext_lazy("export job", "Cancelled")
 
 
 class ExportJob(models.Model):

@@ -674,7 +674,7 @@ def cancel_export(actor: Actor, job: ExportJob) -> ExportJob:
             raise _invalid("job", _("this extraction is not running"))
         job.state = JobState.CANCELLED
         job.finished_at = timezone.now()
-        job.stage = _("Cancelled")
+        job.stage = _("Stopped: cancelled")
         job.save(update_fields=["state", "finished_at", "stage"])
         record(actor, "export.cancel", job, detail={"request": job.request.number})
     return job

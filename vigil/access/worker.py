@@ -270,7 +270,7 @@ def _fail(run: _Run, message: str) -> None:
         ).update(
             state=JobState.FAILED,
             error=message[:4000],
-            stage=_("Failed"),
+            stage=_("Stopped by an error"),
             finished_at=timezone.now(),
             lease_until=None,
             checkpoint=run.checkpoint,

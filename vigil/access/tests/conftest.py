@@ -12,6 +12,15 @@ from conftest import footage_dir
 
 
 @pytest.fixture(autouse=True)
+def english():  # type: ignore[no-untyped-def]
+    """Service messages in English, so tests can match them (pages stay Vietnamese)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def private_data_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
     """Each test its own data directory (exports, volumes, site key): packages are named
     after request numbers, which every test database starts again."""
@@ -61,6 +70,7 @@ def approved_copy(users, record_footage, past):  # type: ignore[no-untyped-def]
         code: str = "CAM-010",
         subject: str = "",
         record: bool = True,
+        **terms: object,
     ):  # type: ignore[no-untyped-def]
         if record:
             record_footage(code, past(), seconds)
@@ -75,7 +85,8 @@ def approved_copy(users, record_footage, past):  # type: ignore[no-untyped-def]
             subject=subject or ("Bé An, lớp C2" if kind == "guardian" else ""),
         )
         for approver in ("hieutruong", "phohieutruong")[: req.approvals_needed]:
-            req = services.approve(Actor(user=users[approver]), req)
+            req = services.approve(Actor(user=users[approver]), req, **terms)  # type: ignore[arg-type]
+            terms = {}  # the first approval sets the terms
         return req
 
     return make
