@@ -327,6 +327,33 @@ class _Damaged(Exception):
     pass
 
 
+Range = tuple[int, int]  # (offset, length) inside a file
+
+
+class _Hasher:
+    """SHA-256 of a file's bytes and, in the same pass, of some ranges of it."""
+
+    def __init__(self, ranges: Sequence[Range] = ()) -> None:
+        self.whole = hashlib.sha256()
+        self.crc = 0
+        self.pos = 0
+        self.ranges = sorted(ranges)
+        self.parts = {r: hashlib.sha256() for r in self.ranges}
+
+    def update(self, chunk: bytes) -> None:
+        self.whole.update(chunk)
+        self.crc = zlib.crc32(chunk, self.crc)
+        end = self.pos + len(chunk)
+        for r in self.ranges:
+            lo, hi = max(r[0], self.pos), min(r[0] + r[1], end)
+            if lo < hi:
+                self.parts[r].update(chunk[lo - self.pos : hi - self.pos])
+        self.pos = end
+
+    def result(self) -> tuple[str, int, dict[Range, str]]:
+        return self.whole.hexdigest(), self.pos, {r: h.hexdigest() for r, h in self.parts.items()}
+
+
 class _Reader:
     """A package's files, from a directory or a .zip."""
 
@@ -338,7 +365,8 @@ class _Reader:
     def read(self, name: str) -> bytes:
         raise NotImplementedError
 
-    def digest(self, name: str) -> tuple[str, int]:
+    def digest(self, name: str, ranges: Sequence[Range] = ()) -> tuple[str, int, dict[Range, str]]:
+        """SHA-256 and size of a file, and the SHA-256 of each of ``ranges`` of it."""
         raise NotImplementedError
 
 
@@ -354,14 +382,12 @@ class _DirReader(_Reader):
     def read(self, name: str) -> bytes:
         return (self.root / name).read_bytes()
 
-    def digest(self, name: str) -> tuple[str, int]:
-        h = hashlib.sha256()
-        n = 0
+    def digest(self, name: str, ranges: Sequence[Range] = ()) -> tuple[str, int, dict[Range, str]]:
+        h = _Hasher(ranges)
         with open(self.root / name, "rb") as f:
             while chunk := f.read(_CHUNK):
                 h.update(chunk)
-                n += len(chunk)
-        return h.hexdigest(), n
+        return h.result()
 
 
 class _ZipReader(_Reader):
@@ -376,7 +402,8 @@ class _ZipReader(_Reader):
         self.size = os.fstat(self.f.fileno()).st_size
         self.entries = self._central_directory()
         self.prefix = self._prefix()
-        self._digests: dict[str, tuple[str, int, int]] = {}
+        self._digests: dict[str, tuple[str, int, dict[Range, str]]] = {}
+        self._crcs: dict[str, int] = {}
 
     def close(self) -> None:
         self.f.close()
@@ -463,24 +490,23 @@ class _ZipReader(_Reader):
         e = self._entry(name)
         return self._at(self._data_offset(e), e.size)
 
-    def digest(self, name: str) -> tuple[str, int]:
+    def digest(self, name: str, ranges: Sequence[Range] = ()) -> tuple[str, int, dict[Range, str]]:
         cached = self._digests.get(name)
-        if cached is None:
+        if cached is None or any(r not in cached[2] for r in ranges):
             e = self._entry(name)
             self.f.seek(self._data_offset(e))
-            h = hashlib.sha256()
-            crc = 0
+            h = _Hasher(ranges)
             left = e.size
             while left:
                 chunk = self.f.read(min(_CHUNK, left))
                 if not chunk:
                     break
                 h.update(chunk)
-                crc = zlib.crc32(chunk, crc)
                 left -= len(chunk)
-            cached = (h.hexdigest(), e.size - left, crc)
+            cached = h.result()
             self._digests[name] = cached
-        return cached[0], cached[1]
+            self._crcs[name] = h.crc
+        return cached
 
     def check_layout(self) -> list[str]:
         """Every header byte compared with what the writer produces for these contents."""
@@ -489,8 +515,8 @@ class _ZipReader(_Reader):
         rebuilt: list[ZipEntry] = []
         for e in self.entries:
             rel = e.name.split("/", 1)[1]
-            _h, _n = self.digest(rel)
-            crc = self._digests[rel][2]
+            self.digest(rel)
+            crc = self._crcs[rel]
             if e.offset != offset:
                 problems.append(f"{e.name}: starts at byte {e.offset}, expected {offset}")
                 return problems
@@ -548,6 +574,7 @@ class Report:
     site_key_matches: bool | None = None  # None: not checked (not on site)
     files_checked: int = 0
     bytes_checked: int = 0
+    sources_checked: int = 0  # recorder segments found whole in a clip, checked by hash
 
     @property
     def ok(self) -> bool:
@@ -567,6 +594,7 @@ class Report:
             "site_key_matches": self.site_key_matches,
             "files_checked": self.files_checked,
             "bytes_checked": self.bytes_checked,
+            "sources_checked": self.sources_checked,
             "custody": self.custody,
         }
 
@@ -791,12 +819,14 @@ def _verify(reader: _Reader, report: Report, site: SiteRecord) -> None:
     ):
         report.add(PUBLIC_KEY, "differs from the key named in the signed manifest")
     listed: dict[str, Any] = manifest.get("files") or {}
+    embedded = _embedded_sources(manifest)
     for name in sorted(listed):
         want = listed[name]
         if name not in present:
             report.add(name, "missing")
             continue
-        digest, size = reader.digest(name)
+        sources = embedded.get(name, [])
+        digest, size, parts = reader.digest(name, [(o, n) for _s, o, n in sources])
         report.files_checked += 1
         report.bytes_checked += size
         if size != want.get("size"):
@@ -807,10 +837,36 @@ def _verify(reader: _Reader, report: Report, site: SiteRecord) -> None:
                 f"content altered: SHA-256 {digest[:16]}… differs from the manifest's "
                 f"{str(want.get('sha256'))[:16]}…",
             )
+        for source, offset, length in sources:
+            report.sources_checked += 1
+            if parts.get((offset, length)) != source.get("ingest_sha256"):
+                report.add(
+                    name,
+                    f"bytes {offset}–{offset + length} should be the recorder's segment "
+                    f"{source.get('segment')} (ingest SHA-256 "
+                    f"{str(source.get('ingest_sha256'))[:16]}…) but are not",
+                )
     for name in sorted(present - set(listed) - set(UNLISTED)):
         report.add(name, "not part of the signed package (added)")
     if CUSTODY in present:
         _check_custody(reader.read(CUSTODY), manifest_bytes, key, report, site)
+
+
+def _embedded_sources(manifest: dict[str, Any]) -> dict[str, list[tuple[dict[str, Any], int, int]]]:
+    """file -> the recorder segments copied whole into it: (source entry, offset, size)."""
+    out: dict[str, list[tuple[dict[str, Any], int, int]]] = {}
+    for clip in manifest.get("clips") or []:
+        if not isinstance(clip, dict):
+            continue
+        for source in clip.get("sources") or []:
+            where = source.get("embedded") if isinstance(source, dict) else None
+            if isinstance(where, dict):
+                try:
+                    entry = (source, int(where["offset"]), int(where["size"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                out.setdefault(str(clip.get("file")), []).append(entry)
+    return out
 
 
 def render_text(report: Report) -> str:
@@ -825,6 +881,7 @@ def render_text(report: Report) -> str:
         lines.append(f"signed by key {report.fingerprint}{note}")
     lines.append(
         f"{report.files_checked} file(s), {report.bytes_checked} bytes checked; "
+        f"{report.sources_checked} recorder segment(s) found intact in the clips; "
         f"custody log: {len(report.custody)} entr(y/ies)"
     )
     for entry in report.custody:

@@ -367,13 +367,22 @@ def _run(run: _Run) -> Package:
                 "size": result.size,
                 "sources": [
                     {
-                        "segment": src.ref,
-                        "start_utc": _iso(_utc(src.start_utc)),
-                        "end_utc": _iso(_utc(src.end_utc)),
-                        "ingest_sha256": src.sha256,
-                        "verified": computed == src.sha256,
+                        "segment": use.segment.ref,
+                        "start_utc": _iso(_utc(use.segment.start_utc)),
+                        "end_utc": _iso(_utc(use.segment.end_utc)),
+                        "ingest_sha256": use.segment.sha256,
+                        # whole in the clip: anyone can hash these bytes against the
+                        # ingest hash; cut by the range: hashed against it here
+                        "embedded": (
+                            {"offset": use.embedded_at, "size": use.size}
+                            if use.embedded_at is not None
+                            else None
+                        ),
+                        "checked_at_export": (
+                            use.checked_sha256 == use.segment.sha256 if use.checked_sha256 else None
+                        ),
                     }
-                    for src, computed in result.sources
+                    for use in result.sources
                 ],
             }
             done[name] = meta
@@ -455,8 +464,10 @@ def _manifest(
     ]
     out_clips = []
     for clip in clips:
-        entry = {k: v for k, v in clip.items() if k not in ("sha256", "size")}
+        entry = {k: v for k, v in clip.items() if k not in ("sha256", "size", "sources")}
         entry["file"] = f"data/{clip['file']}"
+        if released is None:
+            entry["sources"] = clip["sources"]
         if released is not None:
             rel = released[clip["file"]]
             entry["sha256"] = rel["sha256"]
@@ -469,6 +480,7 @@ def _manifest(
                 "size": clip["size"],
                 "method": "stream copy of the recorded segments",
                 "kept_at": "the school (not released)",
+                "sources": clip["sources"],
             }
         else:
             entry["sha256"] = clip["sha256"]

@@ -24,10 +24,15 @@ court can check, covering exactly the granted range:
 * **Continuity.** A recording gap (> ``max_gap`` seconds between segments) or a change
   of the codec configuration (new resolution, new parameter sets) starts a new clip:
   :func:`plan_spans` returns one :class:`Span` per clip.
-* **Integrity.** While copying, every source segment is hashed and compared with its
-  ingest SHA-256 (what the recorder computed while writing it), and the output is
-  hashed; the copy, the two hashes and the file I/O run concurrently (``hashlib``
-  and ``os.writev`` release the GIL). The output is fsynced before it is reported.
+* **Integrity.** A segment entirely inside the clip is copied into the clip's ``mdat``
+  whole, byte for byte (its own ``ftyp``/``moov``/``moof`` boxes become inert bytes
+  there), and the clip's sample tables point at the samples where they lie. The result
+  says where each such segment sits, so its ingest SHA-256 (computed by the recorder
+  while writing it) can be checked from the clip itself, by anyone, at any time. The
+  segments the range cuts (at most the first and the last) contribute only their
+  selected samples and are hashed here against their ingest hash. The output is hashed
+  while it is written; copying (``copy_file_range``: no pass through user space),
+  hashing and flushing run concurrently. The output is fsynced before it is reported.
 
 :func:`reencode` decodes a clip, passes every presented frame through a function (face
 redaction, a burned-in watermark) and encodes H.264 again; it is used only when a
@@ -59,6 +64,7 @@ __all__ = [
     "SegmentIndex",
     "SourceAltered",
     "SourceSegment",
+    "SourceUse",
     "Span",
     "assemble_clip",
     "index_segment",
@@ -182,11 +188,23 @@ class ClipResult:
     width: int
     height: int
     codec: str
-    sources: list[tuple[SourceSegment, str]] = field(default_factory=list)  # (segment, sha256)
+    sources: list[SourceUse] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
         return self.end_utc - self.start_utc
+
+
+@dataclass(frozen=True)
+class SourceUse:
+    """A source segment in a clip: copied whole (``embedded_at``: its byte offset in the
+    clip, so anyone can hash that range against the ingest hash), or in part (then it
+    was hashed at export: ``checked_sha256``)."""
+
+    segment: SourceSegment
+    size: int
+    checked_sha256: str = ""  # "" when not hashed at export
+    embedded_at: int | None = None
 
 
 # ------------------------------------------------------------------------ reading
@@ -403,6 +421,11 @@ class _Selection:
     audio: _Table | None
     chunks: list[_Chunk]  # every chunk in output order
     preroll: int
+    #: what goes into the mdat, in order: (segment index, offset in it, length); a
+    #: segment whose samples are all selected is copied whole (offset 0, file size)
+    copies: list[tuple[int, int, int]] = field(default_factory=list)
+    #: segment index -> offset of its embedded copy in the mdat payload
+    embedded: dict[int, int] = field(default_factory=dict)
 
 
 def _select(span: Span) -> _Selection:
@@ -451,6 +474,7 @@ def _select(span: Span) -> _Selection:
     present_end = min(span.end_utc, last_video_end)
     if present_end <= present_start:
         raise ExportError("no video in the range")
+    partial: set[int] = set()  # segments of which some sample is left out
     for j, idx in enumerate(segs):
         s0 = idx.source.start_utc
         for run in idx.runs:
@@ -468,6 +492,8 @@ def _select(span: Span) -> _Selection:
                 table = audio
             else:
                 continue
+            if len(picked) != len(run.dts):
+                partial.add(j)
             if not picked:
                 continue
             # picked is a contiguous prefix or suffix of the run (times only increase)
@@ -492,12 +518,29 @@ def _select(span: Span) -> _Selection:
     if audio is not None and not audio.dts:
         audio = None
         chunks = [c for c in chunks if c.track_id == video_track.track_id]
+    # The mdat: a segment entirely inside the clip goes in whole, byte for byte (its
+    # init and moof boxes are inert bytes there), so the package itself shows it is the
+    # recorder's file; of the others, only the selected samples.
+    copies: list[tuple[int, int, int]] = []
+    embedded: dict[int, int] = {}
     pos = 0
-    for c in chunks:
-        c.out_offset = pos
-        pos += c.length
+    for j in sorted({c.src for c in chunks}):
+        mine = [c for c in chunks if c.src == j]
+        if j not in partial:
+            embedded[j] = pos
+            for c in mine:
+                c.out_offset = pos + c.offset
+            copies.append((j, 0, segs[j].file_size))
+            pos += segs[j].file_size
+            continue
+        for c in mine:
+            c.out_offset = pos
+            copies.append((j, c.offset, c.length))
+            pos += c.length
     preroll = _count_preroll(video, origin, present_start)
-    return _Selection(origin, present_start, present_end, video, audio, chunks, preroll)
+    return _Selection(
+        origin, present_start, present_end, video, audio, chunks, preroll, copies, embedded
+    )
 
 
 def _count_preroll(video: _Table, origin: float, present_start: float) -> int:
@@ -715,37 +758,40 @@ def assemble_clip(
     *,
     progress: Progress | None = None,
     verify_sources: bool = True,
+    verify_embedded: bool = False,
     fsync: bool = True,
 ) -> ClipResult:
     """Write the clip for ``span`` to ``out`` (which must not exist).
 
-    Every source segment is hashed and compared with its ingest hash (when
-    ``verify_sources`` and the segment carries one); a mismatch raises
-    :class:`SourceAltered` and removes the partial output. ``progress(done, total)`` is
-    called with source bytes after each segment; an exception it raises aborts the
-    export the same way.
+    A segment entirely inside the clip is copied whole into the clip's ``mdat`` (its
+    samples are referenced where they lie); the result lists its offset so its ingest
+    hash can be checked from the clip itself, by anyone, later. A segment cut by the
+    range (at most the first and the last) contributes only its selected samples and is
+    hashed here, against its ingest hash (``verify_sources``); ``verify_embedded`` hashes
+    the whole ones here too. A mismatch raises :class:`SourceAltered` and removes the
+    partial output. ``progress(done, total)`` is called with source bytes after each
+    segment; an exception it raises aborts the export the same way.
 
-    The work overlaps: the main thread maps each source and has the kernel copy its
-    selected ranges; one thread hashes the sources, another the output (from the same
-    mapped pages), a third flushes written data to disk every 64 MB so that the final
-    fsync does not wait for the whole file.
+    The work overlaps: the main thread maps each source and has the kernel copy the
+    chosen bytes (``copy_file_range``); one thread hashes the output from the same mapped
+    pages, another the sources to check, a third flushes written data to disk every
+    64 MB so that the final fsync does not wait for the whole file.
     """
     import mmap
 
     sel = _select(span)
-    mdat_payload = sum(c.length for c in sel.chunks)
+    mdat_payload = sum(n for _j, _o, n in sel.copies)
     header = _header(sel, mdat_payload)
-    by_source: dict[int, list[_Chunk]] = {}
-    for c in sel.chunks:
-        by_source.setdefault(c.src, []).append(c)
+    by_source: dict[int, list[tuple[int, int]]] = {}
+    for j, offset, length in sel.copies:
+        by_source.setdefault(j, []).append((offset, length))
     order = sorted(by_source)
     total = sum(span.segments[j].file_size for j in order)
     out_hash = hashlib.sha256()
     out_fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     copier = _Copier(out_fd)
     done = 0
-    checks: list[tuple[SourceSegment, Future[str]]] = []
-    sources: list[tuple[SourceSegment, str]] = []
+    checks: dict[int, Future[str]] = {}
     flush_every = 64 << 20
     try:
         with (
@@ -753,16 +799,16 @@ def assemble_clip(
             ThreadPoolExecutor(1, thread_name_prefix="source-hash") as src_pool,
             ThreadPoolExecutor(1, thread_name_prefix="clip-flush") as flush_pool,
         ):
-            pending: deque[tuple[Future[Any], ...]] = deque()
+            pending: deque[tuple[Any, ...]] = deque()
             flushing: Future[None] | None = None
             written = flushed = 0
             _writev_all(out_fd, [header])
-            out_pool.submit(out_hash.update, header).result()
+            out_hash.update(header)
             written += len(header)
             for j in order:
                 seg = span.segments[j]
                 src = seg.source
-                ranges = [(c.offset, c.length) for c in by_source[j]]
+                ranges = by_source[j]
                 src_fd = os.open(src.path, os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     size = os.fstat(src_fd).st_size
@@ -776,10 +822,10 @@ def assemble_clip(
                     )
                     view = memoryview(mapped)
                     futures: list[Future[Any]] = []
-                    if verify_sources and src.sha256:
-                        check = src_pool.submit(_sha256_hex, view)
-                        checks.append((src, check))
-                        futures.append(check)
+                    embedded = j in sel.embedded
+                    if src.sha256 and (verify_embedded if embedded else verify_sources):
+                        checks[j] = src_pool.submit(_sha256_hex, view)
+                        futures.append(checks[j])
                     futures.append(
                         out_pool.submit(_hash_views, out_hash, [view[o : o + n] for o, n in ranges])
                     )
@@ -792,7 +838,7 @@ def assemble_clip(
                         copier.copy(src_fd, view, ranges)
                 finally:
                     os.close(src_fd)
-                pending.append((*futures, _Release(view, mapped)))  # type: ignore[arg-type]
+                pending.append((*futures, _Release(view, mapped)))
                 written += sum(n for _o, n in ranges)
                 if (
                     fsync
@@ -808,11 +854,10 @@ def assemble_clip(
                     progress(done, total)
             while pending:
                 _settle(pending.popleft())
-            for src, check in checks:
-                actual = check.result()
-                if actual != src.sha256:
-                    raise SourceAltered(src.path, src.sha256, actual)
-                sources.append((src, actual))
+            for j, check in checks.items():
+                src = span.segments[j].source
+                if check.result() != src.sha256:
+                    raise SourceAltered(src.path, src.sha256, check.result())
             if flushing is not None:
                 flushing.result()
         if fsync:
@@ -824,11 +869,15 @@ def assemble_clip(
     os.close(out_fd)
     if fsync:
         _fsync_dir(out.parent)
-    checked = {id(s) for s, _h in sources}
-    sources += [
-        (span.segments[j].source, "") for j in order if id(span.segments[j].source) not in checked
+    sources = [
+        SourceUse(
+            segment=span.segments[j].source,
+            size=span.segments[j].file_size,
+            checked_sha256=checks[j].result() if j in checks else "",
+            embedded_at=len(header) + sel.embedded[j] if j in sel.embedded else None,
+        )
+        for j in order
     ]
-    sources.sort(key=lambda p: p[0].start_utc)
     video = sel.video.track
     return ClipResult(
         path=out,

@@ -37,7 +37,7 @@ def download(users, package, who="giaovien", tmp: Path | None = None) -> Path:  
 
 
 def test_package_holds_what_the_issue_lists(users, exported) -> None:  # type: ignore[no-untyped-def]
-    package = exported()
+    package = exported(end=10.2)  # three segments: cut, whole, cut
     root = services.package_dir(package)
     manifest = json.loads((root / "manifest.json").read_text())
     req = package.request
@@ -54,9 +54,15 @@ def test_package_holds_what_the_issue_lists(users, exported) -> None:  # type: i
     assert manifest["files"][clip["file"]]["sha256"] == clip["sha256"]
     ingest = {s.path: s.sha256 for s in Segment.objects.filter(camera__code="CAM-010")}
     assert clip["sources"]
+    whole = data.read_bytes()
     for src in clip["sources"]:
         assert src["ingest_sha256"] == ingest[src["segment"]]
-        assert src["verified"] is True
+        if src["embedded"] is None:  # cut by the range: hashed at export
+            assert src["checked_at_export"] is True
+        else:  # whole in the clip: the recorder's file, byte for byte
+            at, size = src["embedded"]["offset"], src["embedded"]["size"]
+            assert pkg.sha256_hex(whole[at : at + size]) == src["ingest_sha256"]
+    assert [s["embedded"] is not None for s in clip["sources"]] == [False, True, False]
     assert manifest["site_key"]["fingerprint"] == fingerprint()
     # the signature is Ed25519 over the manifest's exact bytes, with the site's key
     from vigil.core.keys import public_key

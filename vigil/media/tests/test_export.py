@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import subprocess
 from pathlib import Path
 
@@ -155,11 +156,20 @@ def test_samples_are_copied_byte_for_byte(footage: list[SourceSegment], tmp_path
     first = round((result.origin_utc - T0) / FRAME)
     assert clip == source[first : first + len(clip)]
     assert len(clip) == result.frames
-    # and every source segment was hashed and matched its ingest hash
-    assert [s.path.name for s, _h in result.sources] == [
+    # the segments inside the range are in the clip whole, byte for byte; the two cut
+    # by it were hashed against their ingest hash
+    assert [u.segment.path.name for u in result.sources] == [
         s.path.name for s in footage if s.start_utc < T0 + 22.2 and s.end_utc > T0 + 5.5
     ]
-    assert all(h == s.sha256 for s, h in result.sources)
+    data = out.read_bytes()
+    for use in result.sources:
+        if use.embedded_at is None:
+            assert use.checked_sha256 == use.segment.sha256
+        else:
+            piece = data[use.embedded_at : use.embedded_at + use.size]
+            assert piece == use.segment.path.read_bytes()
+    # (the first from its keyframe at 4 s is wholly inside: the clip starts there)
+    assert [u.embedded_at is None for u in result.sources] == [False, False, False, False, True]
 
 
 def test_a_recording_gap_starts_a_new_clip(main_h264: Fixture, tmp_path: Path) -> None:
@@ -208,14 +218,25 @@ def test_utc_anchoring_absorbs_the_recorder_clock_steering(
 
 
 def test_an_altered_segment_is_refused(main_h264: Fixture, tmp_path: Path) -> None:
-    segs = record(tmp_path / "vol", main_h264, seconds=8)
-    data = bytearray(segs[1].path.read_bytes())
-    data[len(data) // 2] ^= 0x01  # one bit of the video data
-    segs[1].path.write_bytes(bytes(data))
+    segs = record(tmp_path / "vol", main_h264, seconds=12)
+    for k in (0, 1):  # one cut by the range, one inside it
+        data = bytearray(segs[k].path.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit of the video data
+        segs[k].path.write_bytes(bytes(data))
     out = tmp_path / "clip.mp4"
     with pytest.raises(SourceAltered, match="ingest hash"):
-        assemble_clip(plan_spans(segs, T0, T0 + 8)[0], out)
+        assemble_clip(plan_spans(segs, T0 + 3, T0 + 12)[0], out)
     assert not out.exists()
+    # a segment copied whole is checked here only on request: otherwise it is checked
+    # from the clip, against the ingest hash the manifest carries
+    result = assemble_clip(plan_spans(segs[1:], T0 + 4, T0 + 12)[0], out)
+    use = result.sources[0]
+    assert use.embedded_at is not None and use.checked_sha256 == ""
+    piece = out.read_bytes()[use.embedded_at : use.embedded_at + use.size]
+    assert hashlib.sha256(piece).hexdigest() != use.segment.sha256
+    out.unlink()
+    with pytest.raises(SourceAltered):
+        assemble_clip(plan_spans(segs[1:], T0 + 4, T0 + 12)[0], out, verify_embedded=True)
 
 
 def test_an_aborted_export_leaves_nothing(footage: list[SourceSegment], tmp_path: Path) -> None:
@@ -264,10 +285,16 @@ def test_the_clip_is_a_faststart_mp4(footage: list[SourceSegment], tmp_path: Pat
     out = tmp_path / "clip.mp4"
     result = assemble_clip(plan_spans(footage, T0, T0 + 10)[0], out)
     data = out.read_bytes()
-    assert data[4:8] == b"ftyp"
-    moov_at = data.find(b"moov")
-    assert 0 < moov_at < data.find(b"mdat")  # players can start before the end arrives
-    assert b"moof" not in data[: moov_at + 200_000]
+    top = []
+    pos = 0
+    while pos < len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if size == 1:
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
+        top.append(kind)
+        pos += size
+    # one plain MP4, index first: players can start before the end arrives
+    assert top == [b"ftyp", b"moov", b"mdat"] and pos == len(data)
     info = scan(footage[0].path)  # (the sources stay fragmented)
     assert info.fragments
     assert result.frames == 100
