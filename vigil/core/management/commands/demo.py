@@ -37,7 +37,8 @@ class Command(BaseCommand):
 
 
 def demo_workers(opts: dict[str, Any]) -> list[Child]:
-    """The simulated cameras, recorders and analysers that run beside the web UI."""
+    """The simulated cameras, recorders, analysers and export worker that run beside the
+    web UI."""
     if opts.get("web_only"):
         return []
     from django.core.management import get_commands
@@ -54,4 +55,7 @@ def demo_workers(opts: dict[str, Any]) -> list[Child]:
     if "retention" in available:
         # Retention sweep of every volume, hourly coverage and signed daily reports.
         workers.append(Child("retention", ["retention", "sweep", "--loop"]))
+    if "export_worker" in available:
+        # Footage extraction jobs into signed evidence packages (Art. 5).
+        workers.append(Child("exports", ["export-worker"]))
     return workers
