@@ -178,10 +178,13 @@ class RequestFormForm(forms.Form):
                 for c in Camera.objects.select_related("area").order_by("code")
             ],
         )
-        self._set(
-            "department",
-            [("", "—"), *[(d.code, d.name) for d in Department.objects.order_by("code")]],
-        )
+        if RequestKind.INTERNAL_REVIEW in allowed:
+            self._set(
+                "department",
+                [("", "—"), *[(d.code, d.name) for d in Department.objects.order_by("code")]],
+            )
+        else:  # outsiders review nothing for a department
+            del self.fields["department"]
         if on_behalf:
             people = User.objects.filter(is_active=True).exclude(pk=user.pk).order_by("username")
             self._set(
@@ -230,7 +233,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 end=d["end"],
                 subject=d["subject"],
                 department=Department.objects.filter(code=d["department"]).first()
-                if d["department"]
+                if d.get("department")
                 else None,
                 recipient=d["recipient"],
                 requester=requester,
