@@ -229,7 +229,9 @@ def cameras_for(user: User | None, action: Action) -> QuerySet[Camera]:
     scope = MATRIX.get(user.role, {}).get(action)  # type: ignore[call-overload]
     role_q = Q(pk__in=[])
     if scope in (Scope.ALL, Scope.RECENT):
-        role_q = Q()
+        # Not Q(): an empty Q vanishes when OR-ed with the grant condition below,
+        # which would leave only the grants.
+        role_q = Q(pk__isnull=False)
     elif scope == Scope.MAINTENANCE:
         role_q = Q(state=Camera.State.MAINTENANCE)
     elif scope in (Scope.DEPARTMENT, Scope.DEPARTMENT_IF_ENABLED, Scope.DEPARTMENT_HEAD_LIVE):
