@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from vigil.accounts.actor import Actor
@@ -179,7 +179,7 @@ class SnapshotIn(Schema):
 
 
 @router.post("/snapshots", response={201: dict})
-def snapshot(request: HttpRequest, payload: SnapshotIn) -> tuple[int, dict[str, Any]]:
+def snapshot(request: HttpRequest, payload: SnapshotIn) -> Status[dict[str, Any]]:
     """Record in the audit log that a snapshot is being taken (the PNG is made by the
     browser from the picture on screen)."""
     try:
@@ -190,7 +190,7 @@ def snapshot(request: HttpRequest, payload: SnapshotIn) -> tuple[int, dict[str, 
         raise HttpError(403, "invalid token") from exc
     except services.LiveError as exc:
         raise HttpError(422, str(exc)) from exc
-    return 201, {"audit": entry.seq}
+    return Status(201, {"audit": entry.seq})
 
 
 @router.get("/relays")

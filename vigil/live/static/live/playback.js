@@ -480,7 +480,15 @@ document.addEventListener("DOMContentLoaded", async () => {
 
   await Promise.all(players.filter((p) => p.allowed).map((p) => p.loadTimeline()));
   const start = group.firstRecorded();
-  window.vigilPlayback = { group, players, origin, span, label, seek: (t) => group.seek(t) };
+  window.vigilPlayback = {
+    group,
+    players,
+    origin,
+    span,
+    label,
+    seek: (t) => group.seek(t),
+    view: () => view.slice(),
+  };
   group.seek(start);
   setInterval(() => group.tick(), 100);
   group.play();
