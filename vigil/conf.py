@@ -84,7 +84,7 @@ class LiveConfig(_Section):
     """The security desk's live wall and playback (vigil.live)."""
 
     # Long-running live transcodes (ffmpeg, H.265 -> H.264) at once; 0 disables them.
-    # Each costs about a third of a core for a 1080p camera (docs/benchmarks.md).
+    # Each costs about 12 % of a core for a 1080p camera at 10 fps (docs/benchmarks.md).
     max_transcodes: int = Field(default=2, ge=0, le=32)
     # Recorded H.265 segments transcoded for playback at once.
     max_playback_transcodes: int = Field(default=2, ge=0, le=32)
