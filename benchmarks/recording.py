@@ -15,7 +15,8 @@ summed over the tree, median of samples). Prints per-camera figures, the extrapo
 to 86 cameras (linear fit over the N values) and Vigil/ffmpeg ratios (median over
 repeats). Targets: CPU ratio <= 1.1, memory ratio <= 0.5.
 
-    /work/main/.venv/bin/python benchmarks/recording.py --cameras 8 32 --seconds 60 --repeats 3
+    .venv/bin/python benchmarks/recording.py --cameras 8 32 --seconds 60 --repeats 3
+    .venv/bin/python benchmarks/recording.py --vigil-cmd engine ...   # engine without Django
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vigil.media.simulator import Simulator
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The real `vigil record` (database, catalog writes, health) on the same cameras.
 DEFAULT_VIGIL = (
+    "{python} benchmarks/vigil_record.py --volume {volume} --cameras-json {cameras_json}"
+)
+# The media engine alone, without Django: `--vigil-cmd engine`.
+ENGINE_ONLY = (
     "{python} -m vigil.media.record --volume {volume} --cameras-json {cameras_json} "
     "--workers {workers}"
 )
@@ -195,7 +201,9 @@ def run_vigil(
     outdir.mkdir(parents=True)
     cmd = template.format(python=sys.executable, volume=outdir, cameras_json=cams, workers=workers)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen(shlex.split(cmd), stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        shlex.split(cmd), stdin=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parents[1]
+    )
     return measure(
         "vigil", procs=[proc], cameras=len(codes), warmup=warmup, seconds=seconds, outdir=outdir
     )
@@ -222,6 +230,8 @@ def main() -> int:
     ap.add_argument("--vigil-cmd", default=DEFAULT_VIGIL)
     ap.add_argument("--json", metavar="FILE", help="also write raw results here")
     args = ap.parse_args()
+    if args.vigil_cmd == "engine":
+        args.vigil_cmd = ENGINE_ONLY
     results: list[Measure] = []
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     try:

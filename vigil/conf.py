@@ -77,7 +77,34 @@ class RecordingConfig(_Section):
 
 
 class RetentionConfig(_Section):
+    # Art. 5: footage is kept at least this many days. The site policy page may raise the
+    # floor (per site or per camera) but never lower it below this value.
     floor_days: int = Field(default=20, ge=1, le=3650)
+    # Space kept free on every volume, in percent of its capacity: the capacity plan counts
+    # only the rest as usable, and the retention sweep deletes to keep at least this free.
+    reserve_percent: float = Field(default=10, ge=0, le=50)
+    # The sweep also keeps at least this many minutes of recording free on a volume
+    # (at the volume's measured write rate), whichever of the two is larger.
+    min_free_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # When only floor or held footage is left, recording on the volume pauses once free
+    # space falls under this many minutes of recording (docs/decisions/0010), and resumes
+    # at twice that.
+    stop_free_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    # How often `vigil retention sweep --loop` sweeps every volume.
+    sweep_interval_seconds: int = Field(default=60, ge=5, le=3600)
+    # Segments deleted per transaction (short transactions keep recording writes flowing).
+    batch_segments: int = Field(default=200, ge=1, le=5000)
+    # Most segments one sweep deletes for space, and for the ceiling (the rest waits for
+    # the next sweep: a wrong clock can never purge much at once).
+    max_deletions_per_sweep: int = Field(default=20000, ge=1, le=10_000_000)
+    max_ceiling_deletions_per_sweep: int = Field(default=2000, ge=1, le=10_000_000)
+    # The retention clock may run at most this far ahead of the footage recorded since
+    # the last sweep (protection against a system clock that jumps forward).
+    clock_slack_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # Window over which a camera's bitrate is measured from its segments.
+    bitrate_window_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # A day's coverage report is signed this long after the day ends (late segments).
+    report_grace_minutes: int = Field(default=60, ge=0, le=24 * 60)
 
 
 class LiveConfig(_Section):

@@ -2,6 +2,7 @@ from django.urls import path
 
 from vigil.accounts import views
 
+URL_PREFIX = "accounts/"
 app_name = "accounts"
 urlpatterns = [
     path("login/", views.login_view, name="login"),

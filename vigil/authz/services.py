@@ -227,12 +227,12 @@ def cameras_for(user: User | None, action: Action) -> QuerySet[Camera]:
         return qs.none()
     now = timezone.now()
     scope = MATRIX.get(user.role, {}).get(action)  # type: ignore[call-overload]
-    role_q = Q(pk__in=[])
+    if action == Action.LIVE_VIEW:
+        qs = qs.exclude(state=Camera.State.DECOMMISSIONED)
     if scope in (Scope.ALL, Scope.RECENT):
-        # Not Q(): an empty Q vanishes when OR-ed with the grant condition below,
-        # which would leave only the grants.
-        role_q = Q(pk__isnull=False)
-    elif scope == Scope.MAINTENANCE:
+        return qs  # every camera (an empty Q() would vanish when OR-ed with the grants)
+    role_q = Q(pk__in=[])
+    if scope == Scope.MAINTENANCE:
         role_q = Q(state=Camera.State.MAINTENANCE)
     elif scope in (Scope.DEPARTMENT, Scope.DEPARTMENT_IF_ENABLED, Scope.DEPARTMENT_HEAD_LIVE):
         enabled = (
@@ -250,6 +250,4 @@ def cameras_for(user: User | None, action: Action) -> QuerySet[Camera]:
             .values_list("cameras", flat=True)
         )
         grant_q = Q(pk__in=[g for g in grant_ids if g is not None])
-    if action == Action.LIVE_VIEW:
-        qs = qs.exclude(state=Camera.State.DECOMMISSIONED)
     return qs.filter(role_q | grant_q).distinct()

@@ -12,6 +12,27 @@ from vigil.authz.services import can
 from vigil.school.models import Camera, Inspection, Recorder
 
 
+def extra_cards(user: User) -> list[dict[str, Any]]:
+    """Cards other apps add to the dashboard: ``vigil/<app>/dashboard.py: cards(user)``,
+    each a dict with a ``template`` and its data."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    cards: list[dict[str, Any]] = []
+    for config in apps.get_app_configs():
+        if not config.name.startswith("vigil.") or config.name == "vigil.core":
+            continue
+        try:
+            module = import_module(f"{config.name}.dashboard")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.dashboard":
+                raise
+            continue
+        cards.extend(module.cards(user))
+    return cards
+
+
 def summary(user: User) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if can(user, Action.SITE_VIEW):

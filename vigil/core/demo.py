@@ -175,6 +175,9 @@ RECORDERS = [
 ]
 
 POSITIONS = ["góc trái", "góc phải", "cửa vào", "phía trong", "toàn cảnh"]
+# Outdoor cameras are newer H.265 models; indoor ones older H.264 (a common mix).
+H265_AREA_KINDS = {Area.Kind.GATE, Area.Kind.CAR_PARK, Area.Kind.PLAYGROUND}
+CAMERA_USER = "vigil"
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def camera_layout() -> list[dict[str, object]]:
     """The 86 demo cameras as plain values (used by the seeder and the simulator)."""
     cams: list[dict[str, object]] = []
     n = 0
-    for code, name, _kind, _building, _dept, count, recorder, kbps in AREAS:
+    for code, name, kind, _building, _dept, count, recorder, kbps in AREAS:
         for i in range(count):
             n += 1
             cams.append(
@@ -238,9 +241,18 @@ def camera_layout() -> list[dict[str, object]]:
                     "area": code,
                     "recorder": recorder,
                     "bitrate_kbps": kbps,
+                    "codec": "h265" if kind in H265_AREA_KINDS else "h264",
                 }
             )
     return cams
+
+
+def demo_selection(count: int) -> list[str]:
+    """The demo cameras that are simulated and recorded: spread evenly over all 86, so
+    every recorder and most kinds of area are represented."""
+    codes = [str(c["code"]) for c in camera_layout()]
+    count = max(1, min(len(codes), count))
+    return [codes[(i * len(codes)) // count] for i in range(count)]
 
 
 def seed(volume_root: Path | None = None) -> DemoResult:
@@ -294,10 +306,12 @@ def seed(volume_root: Path | None = None) -> DemoResult:
                 code=code, name=name, kind=kind, building=building, department=depts[dept]
             )
         install = date(2022, 8, 15)
+        # The simulated cameras share one random login (the simulator serves one user).
+        camera_password = vault.encrypt(generate_password(16))
         for cam in camera_layout():
             code = str(cam["code"])
             cred = StreamCredential.objects.create(
-                username="vigil", password_encrypted=vault.encrypt(generate_password(12))
+                username=CAMERA_USER, password_encrypted=camera_password
             )
             camera = Camera.objects.create(
                 code=code,
@@ -309,7 +323,7 @@ def seed(volume_root: Path | None = None) -> DemoResult:
                 credential=cred,
                 manufacturer="Hikvision",
                 model="DS-2CD2143G2-I",
-                codec=Camera.Codec.H265,
+                codec=str(cam["codec"]),
                 width=1920,
                 height=1080,
                 fps=15,

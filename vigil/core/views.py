@@ -4,12 +4,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from vigil.core.dashboard import summary
+from vigil.core.dashboard import extra_cards, summary
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/dashboard.html", {"summary": summary(request.user)})  # type: ignore[arg-type]
+    user = request.user
+    context = {"summary": summary(user), "extra_cards": extra_cards(user)}  # type: ignore[arg-type]
+    return render(request, "core/dashboard.html", context)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -2,6 +2,7 @@ from django.urls import path
 
 from vigil.live import views
 
+URL_PREFIX = "live/"
 app_name = "live"
 urlpatterns = [
     path("", views.wall, name="wall"),

@@ -78,6 +78,13 @@ def ensure_marker(volume: StorageVolume) -> None:
     if marker is None:
         root.mkdir(parents=True, exist_ok=True)
         existing = [p for p in root.iterdir() if p.name != MARKER_NAME]
+        from vigil.recording.models import Segment as _Segment
+
+        if _Segment.objects.filter(volume=volume).exists():
+            raise VolumeMismatch(
+                f"{root} has no Vigil volume marker but the catalog holds footage there: the "
+                "disk is probably not mounted. Mount it (or restore its marker) first."
+            )
         if existing:
             raise VolumeMismatch(
                 f"{root} holds files but no Vigil volume marker: it may belong to another "
@@ -148,6 +155,14 @@ def delete_segments(
     for s in rows:
         per_camera[s.camera_id].append(s)
     with transaction.atomic():
+        # Another sweeper may have deleted some of these since they were chosen: act only
+        # on the rows still present, locked for this transaction.
+        rows = list(Segment.objects.select_for_update().filter(pk__in=[s.pk for s in rows]))
+        if not rows:
+            return result
+        per_camera = defaultdict(list)
+        for s in rows:
+            per_camera[s.camera_id].append(s)
         intents = DeletionIntent.objects.bulk_create(
             [
                 DeletionIntent(volume_id=s.volume_id, path=s.path, segment_id=s.pk, reason=reason)
@@ -161,6 +176,7 @@ def delete_segments(
             ("recording.segment", "", f"{len(rows)} segment(s)"),
             detail={
                 "reason": reason,
+                "volume": f"{rows[0].volume.recorder.code}:{rows[0].volume.label}",
                 "segments": len(rows),
                 "bytes": sum(s.size_bytes for s in rows),
                 "cameras": {

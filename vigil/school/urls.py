@@ -2,6 +2,7 @@ from django.urls import path
 
 from vigil.school import views
 
+URL_PREFIX = "site/"
 app_name = "school"
 urlpatterns = [
     path("cameras/", views.camera_list, name="camera_list"),
