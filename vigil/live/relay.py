@@ -209,6 +209,8 @@ class Source:
         self.gop: list[bytes] = []
         self.attachments: list[Attachment] = []
         self.users = 0
+        self.hub: RelayHub | None = None  # the hub that shares this source, if any
+        self.frames_in = 0  # camera frames received (all codecs)
         self.frames_out = 0
         self.bytes_in = 0
         self.started_mono = time.monotonic()
@@ -363,7 +365,7 @@ class RtspSource(Source):
         attempt = 0
         failing_since: float | None = None
         while not self.stopping:
-            frames_before = self.frames_out
+            frames_before = self.frames_in
             try:
                 await self._session()
             except (RtspError, OSError) as exc:
@@ -379,7 +381,7 @@ class RtspSource(Source):
             if self.stopping:
                 break
             now = time.monotonic()
-            if self.frames_out > frames_before:
+            if self.frames_in > frames_before:
                 attempt, failing_since = 0, now
             else:
                 attempt += 1
@@ -430,6 +432,7 @@ class RtspSource(Source):
     def _frame(self, frame: Frame) -> None:
         if frame.track != 0:
             return
+        self.frames_in += 1
         now = time.monotonic()
         if self._offset is None:
             # First frame of this connection: continue the timeline where it stopped, plus
@@ -493,6 +496,7 @@ class RelayHub:
         if source is None or source.stopping:
             source = factory()
             source.on_stopped = self._forget
+            source.hub = self
             self.sources[key] = source
             source.start()
         if source._linger is not None:

@@ -34,7 +34,8 @@ from vigil.live.marks import collect_marks
 from vigil.live.relay import StreamTarget, hub
 from vigil.media.rtsp import Credentials, split_credentials
 from vigil.recording import catalog
-from vigil.recording.models import CameraHealth
+from vigil.recording.health import NODE_TIMEOUT
+from vigil.recording.models import CameraHealth, RecorderNode
 from vigil.school.models import Area, Camera, Department
 from vigil.school.services import stream_credentials
 
@@ -116,6 +117,12 @@ def camera_states(user: User | None, codes: list[str]) -> dict[str, dict[str, An
     cameras = list(watchable(user).filter(code__in=codes[:100]))
     relays = _relay_states()
     health = {h.camera_id: h for h in CameraHealth.objects.filter(camera__in=cameras)}
+    # The recorder's view counts only while its node is alive (vigil.recording.health).
+    alive = set(
+        RecorderNode.objects.filter(
+            stopped_at__isnull=True, heartbeat_at__gte=timezone.now() - NODE_TIMEOUT
+        ).values_list("recorder_id", flat=True)
+    )
     # A camera shows "tamper alert" while an unresolved alert whose cause starts with
     # "tamper" exists. Read through the app registry: alerts sits below live in the app
     # order, so live does not import it.
@@ -131,7 +138,10 @@ def camera_states(user: User | None, codes: list[str]) -> dict[str, dict[str, An
         status = states.get("sub") or states.get("main") or ""
         if status in ("", "stopped"):
             h = health.get(cam.pk)
-            status = "unknown" if h is None else ("live" if h.online else "offline")
+            if h is None or cam.recorder_id not in alive:
+                status = "unknown"
+            else:
+                status = "live" if h.online else "offline"
         show_tamper = cam.pk in tampered and can(user, Action.ALERT_VIEW, cam)
         out[cam.code] = {"status": status, "tamper": show_tamper, "name": cam.name}
     return out

@@ -176,8 +176,6 @@ class TranscodeSource(Source):
         self.cpu_seconds = 0.0
 
     async def run(self) -> None:
-        from vigil.live.relay import hub
-
         self.base.frame_listeners.append(self._on_input)
         try:
             codec = await self.base.wait_codec()
@@ -196,8 +194,8 @@ class TranscodeSource(Source):
         finally:
             with contextlib.suppress(ValueError):
                 self.base.frame_listeners.remove(self._on_input)
-            if self.release_base:
-                hub.release(self.base)
+            if self.release_base and self.hub is not None:
+                self.hub.release(self.base)  # the hold taken by RelayHub.acquire_transcode
 
     async def _process(self, codec: str) -> None:
         self._need_key = True

@@ -214,3 +214,30 @@ def test_snapshot_endpoint_records_one_audit_entry(login: Any, recorded: dict[st
     )
     assert denied.status_code == 403
     assert AuditEntry.objects.filter(action="footage.snapshot").count() == 1
+
+
+def test_wall_and_timeline_api(login: Any, recorded: dict[str, Any]) -> None:
+    client = login("baove")
+    wall = client.get("/api/live/wall", {"layout": 9, "department": "MG"}).json()
+    mg = Camera.objects.filter(area__department__code="MG").count()
+    assert wall["layout"] == 9 and wall["total"] == mg == 26 and wall["pages"] == 3
+    assert [c["department"] for c in wall["cameras"]] == ["MG"] * 9
+    assert wall["cameras"][0]["sub_codec"] == "h264"
+    status = client.get("/api/live/wall/status", {"cameras": "CAM-004,CAM-005"}).json()
+    assert set(status) == {"CAM-004", "CAM-005"} and status["CAM-004"]["tamper"] is False
+    base = recorded["base"]
+    timeline = client.get(
+        "/api/live/timeline",
+        {"camera": "CAM-004", "start": utc(base - 10).isoformat(),
+         "end": utc(base + 70).isoformat()},
+    ).json()  # fmt: skip
+    assert timeline["spans"][0][0] == 10.0 and len(timeline["spans"]) == 2
+    assert timeline["gaps"][0]["cause"] == "camera_unreachable"
+    old = client.get("/api/live/timeline", {"camera": "CAM-004", "day": "2020-01-01"})
+    assert old.status_code == 403  # a guard plays back recent footage only
+    other = login("ketoan", Client())
+    assert other.get("/api/live/wall").json()["total"] == 0
+    assert other.get("/api/live/timeline", {"camera": "CAM-004"}).status_code == 403
+    assert other.get("/api/live/relays").status_code == 403
+    relays = client.get("/api/live/relays").json()
+    assert relays["max_transcodes"] == 2 and "sources" in relays

@@ -231,7 +231,9 @@ def test_h265_is_transcoded_within_the_cap(sim: Simulator, tmp_path: Path) -> No
         # Once nobody watches the first transcode, its lingering slot is given away.
         hub.release(tc)
         given = hub.acquire_transcode(other)
+        await tc.wait_stopped()
         result = {
+            "base_users": base.users,  # the stopped transcoder gave back its hold on it
             "codec": codec,
             "data": data,
             "refused": refused,
@@ -250,4 +252,5 @@ def test_h265_is_transcoded_within_the_cap(sim: Simulator, tmp_path: Path) -> No
     (tmp_path / "t.mp4").write_bytes(media)
     assert frames_in(tmp_path / "t.mp4") >= 20
     assert r["refused"] == (1, 1)
+    assert r["base_users"] == 1
     assert r["given"] == ("RLY02", "main", "transcode")

@@ -101,6 +101,24 @@ def test_status_shows_tamper_alerts_to_those_who_see_alerts(users: Any) -> None:
     assert states["CAM-011"]["tamper"] is False  # resolved
     assert states["CAM-012"]["status"] == "unknown"  # no recorder health yet, not relayed
     assert services.camera_states(users["giaovien"], ["CAM-010"]) == {}  # may not watch
+    assert services.camera_states(users["ketoan"], ["CAM-010"]) == {}
+
+
+def test_status_without_a_relay_is_the_recorders_while_it_runs(users: Any) -> None:
+    from vigil.recording.models import CameraHealth, RecorderNode
+
+    cam, other = Camera.objects.get(code="CAM-010"), Camera.objects.get(code="CAM-011")
+    CameraHealth.objects.create(camera=cam, online=True)
+    CameraHealth.objects.create(camera=other, online=False)
+    codes = ["CAM-010", "CAM-011"]
+    stale = {c: s["status"] for c, s in services.camera_states(users["baove"], codes).items()}
+    assert stale == {"CAM-010": "unknown", "CAM-011": "unknown"}  # no recorder running
+    now = timezone.now()
+    RecorderNode.objects.create(
+        recorder=cam.recorder, hostname="h", pid=1, started_at=now, heartbeat_at=now
+    )
+    states = {c: s["status"] for c, s in services.camera_states(users["baove"], codes).items()}
+    assert states == {"CAM-010": "live", "CAM-011": "offline"}
 
 
 # ------------------------------------------------------------------------------ live
