@@ -9,7 +9,7 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from vigil.access import services
 from vigil.access.models import ExportJob, FootageRequest, Package
@@ -163,7 +163,7 @@ def list_requests(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("", response={201: dict[str, Any]})
-def file(request: HttpRequest, payload: RequestIn) -> tuple[int, dict[str, Any]]:
+def file(request: HttpRequest, payload: RequestIn) -> Status[dict[str, Any]]:
     cameras = list(Camera.objects.filter(code__in=payload.cameras))
     unknown = sorted(set(payload.cameras) - {c.code for c in cameras})
     if unknown:
@@ -188,7 +188,7 @@ def file(request: HttpRequest, payload: RequestIn) -> tuple[int, dict[str, Any]]
         recipient=payload.recipient,
         requester=requester,
     )
-    return 201, _out(request, req, full=True)
+    return Status(201, _out(request, req, full=True))
 
 
 @router.get("/{int:pk}")
@@ -228,9 +228,9 @@ def withdraw(request: HttpRequest, pk: int) -> dict[str, Any]:
 
 
 @router.post("/{int:pk}/exports", response={201: dict[str, Any]})
-def start_export(request: HttpRequest, pk: int, payload: ExportIn) -> tuple[int, dict[str, Any]]:
+def start_export(request: HttpRequest, pk: int, payload: ExportIn) -> Status[dict[str, Any]]:
     job = services.create_export(_actor(request), _visible(request, pk), keep=payload.keep)
-    return 201, _job(job)
+    return Status(201, _job(job))
 
 
 def _job_visible(request: HttpRequest, pk: int) -> ExportJob:
@@ -269,11 +269,11 @@ def _package_visible(request: HttpRequest, pk: int) -> Package:
 
 
 @router.post("/packages/{int:pk}/links", response={201: dict[str, Any]})
-def link(request: HttpRequest, pk: int) -> tuple[int, dict[str, Any]]:
+def link(request: HttpRequest, pk: int) -> Status[dict[str, Any]]:
     package = _package_visible(request, pk)
     dl, token = services.create_download_link(_actor(request), package)
     url = request.build_absolute_uri(reverse("access:download", args=[token]))
-    return 201, {"url": url, "expires_at": dl.expires_at, "single_use": True}
+    return Status(201, {"url": url, "expires_at": dl.expires_at, "single_use": True})
 
 
 @router.get("/packages/{int:pk}/verify")

@@ -174,3 +174,52 @@ def test_a_grant_revoked_during_extraction_stops_it_before_release(users, approv
     assert job.state == JobState.FAILED
     assert not Package.objects.exists()
     assert not any(p.name.startswith(req.number) for p in Path(settings.PATHS.exports).iterdir())
+
+
+@pytest.mark.parametrize("how", list(SPOILERS))
+def test_an_approved_view_plays_back_until_its_grant_is_spoiled(users, record_footage, past, login, how) -> None:  # type: ignore[no-untyped-def]
+    """Viewing on site goes through the live app's playback (issue 5): the grant an
+    approval creates opens it, for that camera and range only, and stops opening it —
+    new sessions and tokens already handed out — the moment the grant is spoiled."""
+    record_footage("CAM-010", past(), 12)
+    head = users["totruongmg"]
+    req = services.file_request(
+        Actor(user=head),
+        kind="internal_review",
+        form="view",
+        purpose="Xem lại giờ ăn trưa của lớp C2",
+        cameras=[Camera.objects.get(code="CAM-010")],
+        start=past(1),
+        end=past(9),
+    )
+    services.approve(Actor(user=users["hieutruong"]), req)
+    client = login("totruongmg", Client())
+
+    def open_playback(start, end, code="CAM-010"):  # type: ignore[no-untyped-def]
+        body = {"cameras": [code], "start": start.isoformat(), "end": end.isoformat()}
+        r = client.post("/api/live/playback", json.dumps(body), content_type="application/json")
+        assert r.status_code == 200, r.content
+        return r.json()["cameras"][0]
+
+    inside = open_playback(req.footage_start, req.footage_end)
+    assert inside["allowed"], inside
+    index = client.get(f"/live/media/{inside['token']}/index")
+    assert index.status_code == 200 and index.json()["segments"]
+    segment = index.json()["segments"][0]["id"]
+    assert client.get(f"/live/media/{inside['token']}/seg/{segment}").status_code == 200
+    # never more than the grant: a wider range, another camera, the live view
+    assert not open_playback(req.footage_start - timedelta(hours=1), req.footage_end)["allowed"]
+    assert not open_playback(req.footage_start, req.footage_end, "CAM-011")["allowed"]
+    live = client.post(
+        "/api/live/sessions",
+        json.dumps({"cameras": ["CAM-010"], "stream": "sub"}),
+        content_type="application/json",
+    )
+    assert live.status_code == 200 and not live.json()["cameras"][0]["allowed"]
+
+    SPOILERS[how](Grant.objects.get(source=req.grant_source))
+    seq = _last_seq()
+    assert not open_playback(req.footage_start, req.footage_end)["allowed"]
+    assert client.get(f"/live/media/{inside['token']}/index").status_code == 403
+    assert client.get(f"/live/media/{inside['token']}/seg/{segment}").status_code == 403
+    assert _denied_since(seq, "footage.playback") >= 1
