@@ -177,7 +177,9 @@ def test_a_grant_revoked_during_extraction_stops_it_before_release(users, approv
 
 
 @pytest.mark.parametrize("how", list(SPOILERS))
-def test_an_approved_view_plays_back_until_its_grant_is_spoiled(users, record_footage, past, login, how) -> None:  # type: ignore[no-untyped-def]
+def test_an_approved_view_plays_back_until_its_grant_is_spoiled(
+    users, record_footage, past, login, how
+) -> None:  # type: ignore[no-untyped-def]
     """Viewing on site goes through the live app's playback (issue 5): the grant an
     approval creates opens it, for that camera and range only, and stops opening it —
     new sessions and tokens already handed out — the moment the grant is spoiled."""
