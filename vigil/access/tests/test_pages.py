@@ -223,3 +223,28 @@ def test_dashboard_shows_what_waits(login) -> None:  # type: ignore[no-untyped-d
     parent = login("phuhuynh", Client()).get("/").content.decode()
     assert req.number in parent
     assert 'data-testid="requests-card"' not in login("kythuat", Client()).get("/").content.decode()
+
+
+@pytest.mark.footage
+def test_the_package_media_url_serves_ranges_and_audits_each_session(login, exported) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    package = exported()
+    clip = json.loads(package.manifest)["clips"][0]["file"].removeprefix("data/")
+    url = f"/requests/packages/{package.pk}/media/{clip}"
+
+    def plays() -> int:
+        return AuditEntry.objects.filter(action="footage.playback", outcome="success").count()
+
+    it = login("admin", Client())
+    first = it.get(url, HTTP_RANGE="bytes=100-")  # a player that starts in the middle
+    assert first.status_code == 206 and first["Content-Range"].startswith("bytes 100-")
+    assert plays() == 1
+    assert it.get(url, HTTP_RANGE="bytes=0-99").status_code == 206
+    assert plays() == 1  # the same session: decided, not audited again
+    other = login("hieutruong", Client())
+    assert other.get(url).status_code == 200
+    assert plays() == 2
+    staff = login("giaovien", Client())  # may download the package, not play it here
+    assert staff.get(url, HTTP_RANGE="bytes=5-").status_code == 403
+    assert AuditEntry.objects.filter(action="footage.playback", outcome="denied").count() == 1
