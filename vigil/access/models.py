@@ -115,7 +115,9 @@ class FootageRequest(models.Model):
         related_name="+",
     )
     redact = models.BooleanField(_("blur other people's faces"), default=False)
-    redact_persons = models.BooleanField(_("blur whole persons"), default=False)
+    redact_persons = models.BooleanField(
+        _("also find people by their shape and blur their heads"), default=False
+    )
     watermark = models.BooleanField(_("burn in a watermark"), default=False)
     hold = models.ForeignKey(
         "retention.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

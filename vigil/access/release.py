@@ -1,5 +1,6 @@
-"""Released copies for outside parties and parents: faces (or whole persons) of everyone
-else blurred irreversibly, optionally a watermark with the request number and recipient.
+"""Released copies for outside parties and parents: the faces of everyone else blurred
+irreversibly (optionally also the heads of people found by their shape: backs turned,
+faces too small), optionally a watermark with the request number and recipient.
 
 The redaction itself is the vision engine's (``vigil.vision.redact``): Haar cascades,
 tracking over the whole clip in both directions, pixelate-then-blur. This module feeds it

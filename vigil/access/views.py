@@ -261,7 +261,10 @@ class ApproveForm(forms.Form):
     extractor = forms.ChoiceField(label=gettext_lazy("IT staff who extracts"), required=False)
     redact = forms.BooleanField(label=gettext_lazy("Blur other people's faces"), required=False)
     redact_persons = forms.BooleanField(
-        label=gettext_lazy("Blur whole persons, not only faces"), required=False
+        label=gettext_lazy(
+            "Also find people by their shape and blur their heads (backs turned, faces too small)"
+        ),
+        required=False,
     )
     watermark = forms.BooleanField(
         label=gettext_lazy("Burn in a watermark (request number, recipient)"), required=False
