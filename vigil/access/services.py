@@ -71,7 +71,6 @@ from vigil.school.validation import FieldError, ValidationFailed
 MAX_CAMERAS = 16
 MAX_SPAN = timedelta(days=7)
 MIN_PURPOSE = 10
-OUTSIDE_KINDS = (RequestKind.OUTSIDE_PARTY, RequestKind.GUARDIAN)
 # Which kinds a role may file: outsiders ask through their own kinds (Art. 4.2; the law
 # for parents); everyone filmed may complain (Art. 3); the school's staff review and
 # investigate (Art. 4.1, 4.3).
