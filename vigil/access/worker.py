@@ -52,6 +52,7 @@ from vigil.authz.rules import Action
 from vigil.authz.services import FootageRange, authorize, decide
 from vigil.media import export as media_export
 from vigil.recording.models import Segment
+from vigil.recording.storage import fsync_dir
 from vigil.school.models import Camera, School
 
 log = logging.getLogger(__name__)
@@ -631,7 +632,7 @@ def _publish(
         os.replace(staging, final)
         if released is not None:
             os.replace(run.work / "original", originals_dir)
-        _fsync_dir(exports)
+        fsync_dir(exports)
         locked.state = JobState.DONE
         locked.progress = 1.0
         locked.stage = _("Package ready")
@@ -652,14 +653,6 @@ def _publish(
             },
         )
     return package
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def run_pending(owner: str | None = None, *, limit: int | None = None) -> int:

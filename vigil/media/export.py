@@ -57,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.media.fmp4 import Mp4Error, _box, _children, _full, _one
+from vigil.media.segment import _fsync_dir
 
 __all__ = [
     "ClipResult",
@@ -693,14 +694,6 @@ def _header(sel: _Selection, mdat_payload: int) -> bytes:
     moov = build(base)
     assert len(ftyp) + len(moov) + len(mdat_header) == base
     return ftyp + moov + mdat_header
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _writev_all(fd: int, parts: Sequence[memoryview | bytes]) -> None:
