@@ -78,8 +78,8 @@ def test_released_copy_has_no_detectable_face(users, record_footage, past, appro
     after = list(decode_frames(released))
     assert len(after) == len(before) >= 30
     truth = [_faces(detector, f, -0.5) for f in before]
-    assert sum(len(t) for t in truth) >= 2 * len(before) - 4  # both faces, almost always
-    assert sum(len(_faces(detector, f, 0.0)) for f in before) >= len(before)  # clearly
+    assert sum(len(t) for t in truth) >= 1.5 * len(before)  # both faces, most frames
+    assert sum(len(_faces(detector, f, 0.0)) for f in before) >= len(before) // 2  # clearly
     elsewhere = 0
     for i, frame in enumerate(after):
         found = _faces(detector, frame, -0.5)
