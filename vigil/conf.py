@@ -147,9 +147,7 @@ class AlertsConfig(_Section):
     @model_validator(mode="after")
     def _order(self) -> AlertsConfig:
         if self.board_after_minutes <= self.security_head_after_minutes:
-            raise ValueError(
-                "board_after_minutes must be greater than security_head_after_minutes"
-            )
+            raise ValueError("board_after_minutes must be greater than security_head_after_minutes")
         for url in self.webhook_urls:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"webhook url must start with http:// or https://: {url!r}")

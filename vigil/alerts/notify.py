@@ -210,7 +210,9 @@ def deliver_due(now: datetime | None = None, limit: int = 200) -> DeliveryResult
             n.status = Notification.Status.FAILED
             n.last_error = error[:500]
             result.failed += 1
-            log.error("alert %s: %s to %s failed for good: %s", n.alert_id, n.channel, n.target, error)
+            log.error(
+                "alert %s: %s to %s failed for good: %s", n.alert_id, n.channel, n.target, error
+            )
         else:
             delay = RETRY_DELAYS[min(n.attempts - 1, len(RETRY_DELAYS) - 1)]
             n.next_attempt_at = timezone.now() + timedelta(seconds=delay)

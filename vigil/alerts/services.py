@@ -249,7 +249,9 @@ def _require_handle(actor: Actor, alert: Alert) -> None:
 def _clean_note(note: str) -> str:
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
-        raise AlertStateError(_("The note is too long (at most %(n)d characters).") % {"n": NOTE_MAX})
+        raise AlertStateError(
+            _("The note is too long (at most %(n)d characters).") % {"n": NOTE_MAX}
+        )
     return note
 
 
@@ -340,7 +342,9 @@ def escalate_due(now: datetime | None = None) -> list[tuple[Alert, int]]:
             if alert.state != Alert.State.OPEN:
                 continue
             deadlines = escalation_deadlines(alert)
-            while alert.escalation_level < MAX_LEVEL and now >= deadlines[alert.escalation_level + 1]:
+            while (
+                alert.escalation_level < MAX_LEVEL and now >= deadlines[alert.escalation_level + 1]
+            ):
                 alert.escalation_level += 1
                 alert.escalated_at = now
                 alert.save(update_fields=["escalation_level", "escalated_at"])
@@ -369,10 +373,7 @@ def recipients(alert: Alert, level: int) -> list[User]:
     the alert and have an e-mail address."""
     from vigil.accounts.models import User
 
-    if level == 0:
-        roles = alert.audience_roles
-    else:
-        roles = list(ESCALATION_ROLES.get(level, ()))
+    roles = alert.audience_roles if level == 0 else list(ESCALATION_ROLES.get(level, ()))
     qs = User.objects.filter(is_active=True, role__in=roles).exclude(email="")
     if Role.DEPARTMENT_HEAD.value in roles:
         qs = qs.exclude(Q(role=Role.DEPARTMENT_HEAD.value) & ~Q(department=alert.department))
@@ -513,3 +514,69 @@ def history(alert: Alert) -> list[dict[str, Any]]:
 
 def unresolved_for_cameras(cameras: Iterable[Camera]) -> QuerySet[Alert]:
     return Alert.objects.filter(camera__in=list(cameras)).exclude(state=Alert.State.RESOLVED)
+
+
+# --------------------------------------------------------------------------- snapshots
+SNAPSHOT_SALT = "vigil.alerts.snapshot"
+SNAPSHOT_TOKEN_SECONDS = 15 * 60
+
+
+def snapshot_range(alert: Alert) -> tuple[datetime, datetime]:
+    """The footage the snapshots come from: the last good view (up to a minute before
+    the condition started) to the picture when the alert was raised."""
+    detail = json.loads(alert.detail_json or "{}")
+    try:
+        started = datetime.fromisoformat(detail["started_at"])
+        raised = datetime.fromisoformat(detail["raised_at"])
+    except (KeyError, TypeError, ValueError):
+        started = raised = alert.opened_at
+    return started - timedelta(seconds=60), max(raised, started) + timedelta(seconds=1)
+
+
+def snapshot_tokens(actor: Actor, alert: Alert) -> dict[str, str] | None:
+    """Tokens for the alert's snapshots when the person may see them (playback of the
+    camera at that time, Art. 4.1, 7.1), audited once for the page; None otherwise."""
+    from django.core import signing
+
+    from vigil.authz.services import FootageRange, authorize
+
+    if alert.camera is None or not (alert.snapshot_before or alert.snapshot_after):
+        return None
+    start, end = snapshot_range(alert)
+    rng = FootageRange(alert.camera, start, end)
+    if not can(actor.user, Action.PLAYBACK, rng):
+        return None
+    if not authorize(actor, Action.PLAYBACK, rng).allowed:  # pragma: no cover - same decision
+        return None
+    assert actor.user is not None
+    tokens = {}
+    for kind in ("before", "after"):
+        if getattr(alert, f"snapshot_{kind}"):
+            tokens[kind] = signing.dumps(
+                {"u": actor.user.pk, "a": alert.pk, "k": kind}, salt=SNAPSHOT_SALT
+            )
+    return tokens
+
+
+def snapshot_for(user: User | None, token: str) -> bytes | None:
+    """The JPEG behind a token issued to ``user`` on an audited page view."""
+    from django.core import signing
+
+    from vigil.authz.services import FootageRange, decide
+
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        data = signing.loads(token, salt=SNAPSHOT_SALT, max_age=SNAPSHOT_TOKEN_SECONDS)
+    except signing.BadSignature:
+        return None
+    if data.get("u") != user.pk or data.get("k") not in ("before", "after"):
+        return None
+    alert = Alert.objects.select_related("camera", "camera__area").filter(pk=data.get("a")).first()
+    if alert is None or alert.camera is None:
+        return None
+    start, end = snapshot_range(alert)
+    if not decide(user, Action.PLAYBACK, FootageRange(alert.camera, start, end)).allowed:
+        return None
+    digest = getattr(alert, f"snapshot_{data['k']}")
+    return snapshots.read(digest) if digest else None

@@ -162,9 +162,7 @@ class QualityDay(models.Model):
         verbose_name = _("image quality of a day")
         verbose_name_plural = _("image quality by day")
         ordering = ["-day"]
-        constraints = [
-            models.UniqueConstraint(fields=["camera", "day"], name="quality_day_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["camera", "day"], name="quality_day_unique")]
 
     def __str__(self) -> str:
         return f"quality {self.camera_id} {self.day} {self.score}"

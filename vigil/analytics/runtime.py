@@ -473,10 +473,10 @@ class AnalysisNode:
     def _apply_refresh(self, cameras: list[Camera], rows: dict[int, CameraAnalysis]) -> None:
         wanted = {c.code: c for c in cameras}
         for code in [c for c in self.runs if c not in wanted]:
-            run = self.runs.pop(code)
+            gone = self.runs.pop(code)
             log.info("camera %s is no longer in service: analysis stops", code)
-            run.stopped = True
-            self._post(run, "close")
+            gone.stopped = True
+            self._post(gone, "close")
         for code, cam in wanted.items():
             row = rows[cam.pk]
             run = self.runs.get(code)

@@ -406,7 +406,9 @@ def summarize_day(camera: Camera, day: date) -> QualityDay | None:
     daily.extend([_engine_sample(r) for r in rows])
     rep = daily.report()
     passed = rep.passed or rep.samples < settings.VIGIL.analytics.quality_min_samples
-    issues = [{"code": i.code, "message": i.message, "share": round(i.share, 3)} for i in rep.issues]
+    issues = [
+        {"code": i.code, "message": i.message, "share": round(i.share, 3)} for i in rep.issues
+    ]
     row, _created = QualityDay.objects.update_or_create(
         camera=camera,
         day=day,
@@ -549,11 +551,17 @@ def thumbnail_for(user: User | None, token: str) -> bytes | None:
         return None
     if data.get("u") != user.pk:
         return None
-    event = MotionEvent.objects.select_related("camera", "camera__area").filter(pk=data.get("e")).first()
+    event = (
+        MotionEvent.objects.select_related("camera", "camera__area")
+        .filter(pk=data.get("e"))
+        .first()
+    )
     if event is None or not event.has_thumbnail:
         return None
     decision: Decision = decide(
-        user, Action.PLAYBACK, FootageRange(event.camera, event.start, event.end or event.start + timedelta(seconds=1))
+        user,
+        Action.PLAYBACK,
+        FootageRange(event.camera, event.start, event.end or event.start + timedelta(seconds=1)),
     )
     if not decision.allowed:
         return None

@@ -23,6 +23,9 @@ class NavItem:
     action: str | None  # an authz Action value, or None for any signed-in user
     order: int = 100
     section: str = "main"
+    # URL name of a small fragment (e.g. a count of open alerts) shown beside the entry
+    # and refreshed every few seconds with htmx.
+    badge_url_name: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +61,19 @@ def items_for(user: object) -> list[dict[str, str]]:
             url = reverse(item.url_name)
         except NoReverseMatch:
             continue
+        badge = ""
+        if item.badge_url_name:
+            try:
+                badge = reverse(item.badge_url_name)
+            except NoReverseMatch:
+                badge = ""
         out.append(
-            {"label": str(item.label), "url": url, "name": item.url_name, "section": item.section}
+            {
+                "label": str(item.label),
+                "url": url,
+                "name": item.url_name,
+                "section": item.section,
+                "badge": badge,
+            }
         )
     return out
