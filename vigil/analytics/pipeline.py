@@ -124,7 +124,7 @@ class CameraPipeline:
             if self.capture_view:
                 self.capture_view = False
                 self._view = np.array(frame.luma, copy=True)
-            out.add(self.analyser.process(frame.luma, frame.ts))
+            out.add(self.analyser.process(frame.luma, frame.ts, keyframe=frame.keyframe))
         return out
 
     def take_view(self) -> U8 | None:

@@ -277,29 +277,7 @@ class AnalysisNode:
         self.db.submit(_atomic_write, path, data)
 
     def _store(self, run: CameraRun, out: PipelineOutput) -> None:
-        camera = run.camera
-        for upd in out.motion:
-            ev = upd.event
-            if upd.kind == "start":
-                run.event_ids[ev.seq] = services.motion_started(camera, ev)
-            else:
-                services.motion_ended(camera, run.event_ids.pop(ev.seq, None), ev)
-        for tev in out.tamper:
-            if tev.kind == "raised":
-                pk, created = services.tamper_raised(camera, tev.alert)
-                log.warning(
-                    "camera %s: tamper %s (%s) -> alert #%d%s",
-                    camera.code,
-                    tev.alert.cause,
-                    tev.alert.severity,
-                    pk,
-                    "" if created else " (already open)",
-                )
-            else:
-                services.tamper_cleared(camera, tev.alert)
-                log.info("camera %s: tamper %s condition ended", camera.code, tev.alert.cause)
-        for sample in out.quality:
-            services.quality_sampled(camera, sample, sample.ts)
+        store_output(run.camera, out, run.event_ids)
 
     # ------------------------------------------------------------------ cameras
     def _make_run(self, camera: Camera, row: CameraAnalysis) -> CameraRun:
@@ -615,6 +593,33 @@ class AnalysisNode:
             online=False, node=""
         )
         connection.close()
+
+
+def store_output(camera: Camera, out: PipelineOutput, event_ids: dict[int, int]) -> None:
+    """Persist what a camera's pipeline produced (``event_ids`` maps the engine's motion
+    event numbers to stored rows between the start and the end of an event)."""
+    for upd in out.motion:
+        ev = upd.event
+        if upd.kind == "start":
+            event_ids[ev.seq] = services.motion_started(camera, ev)
+        else:
+            services.motion_ended(camera, event_ids.pop(ev.seq, None), ev)
+    for tev in out.tamper:
+        if tev.kind == "raised":
+            pk, created = services.tamper_raised(camera, tev.alert)
+            log.warning(
+                "camera %s: tamper %s (%s) -> alert #%d%s",
+                camera.code,
+                tev.alert.cause,
+                tev.alert.severity,
+                pk,
+                "" if created else " (already open)",
+            )
+        else:
+            services.tamper_cleared(camera, tev.alert)
+            log.info("camera %s: tamper %s condition ended", camera.code, tev.alert.cause)
+    for sample in out.quality:
+        services.quality_sampled(camera, sample, sample.ts)
 
 
 def _cpu_seconds() -> float:
