@@ -45,6 +45,7 @@ FPS = 5.0
 def frames_suite(repeats: int, seconds: float) -> dict[str, Any]:
     import cv2
     import numpy as np
+    from vision import BaselineMotion, timed
 
     from vigil.analytics.clips import encode, samples, to_sub
     from vigil.analytics.pipeline import CameraPipeline
@@ -53,7 +54,6 @@ def frames_suite(repeats: int, seconds: float) -> dict[str, Any]:
     from vigil.vision.motion import MotionDetector
     from vigil.vision.pipeline import AnalyserConfig
     from vigil.vision.quality import CameraSpec
-    from vision import BaselineMotion, timed
 
     cv2.setNumThreads(1)
     src = footage_path("one-by-one-person-detection.mp4")
@@ -104,7 +104,9 @@ def frames_suite(repeats: int, seconds: float) -> dict[str, Any]:
     # motion alone vs the OpenCV baseline, on the same decoded frames (the 5 fps picks)
     dec = PacketDecoder("h264", fps=FPS, extradata=extradata)
     lumas = [
-        np.ascontiguousarray(f.luma) for s in clip for f in dec.decode(s.data, base + s.ts, s.keyframe)
+        np.ascontiguousarray(f.luma)
+        for s in clip
+        for f in dec.decode(s.data, base + s.ts, s.keyframe)
     ]
 
     def ours() -> int:
@@ -185,7 +187,9 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
         pids = {k: [p.pid] for k, p in procs.items()}
         for name, p in procs.items():
             if p.poll() is not None:
-                raise SystemExit(f"{name} exited early: {(data / f'{name}.log').read_text()[-2000:]}")
+                raise SystemExit(
+                    f"{name} exited early: {(data / f'{name}.log').read_text()[-2000:]}"
+                )
 
         def snap() -> dict[str, Any]:
             s = json.loads(stats.read_text()) if stats.exists() else {}
@@ -209,9 +213,11 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
         analysed = sb["analysed"] - sa["analysed"]
         online = min(samples_online) if samples_online else 0
         expected = online * FPS * (sb["elapsed_s"] - sa["elapsed_s"])
-        segments = sqlite3.connect(data / "vigil.sqlite3").execute(
-            "SELECT count(*) FROM recording_segment"
-        ).fetchone()[0]
+        segments = (
+            sqlite3.connect(data / "vigil.sqlite3")
+            .execute("SELECT count(*) FROM recording_segment")
+            .fetchone()[0]
+        )
         return {
             "cameras": cameras,
             "seconds": round(wall, 1),

@@ -231,8 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"false alarm: {r.name} alerts={r.alerts}")
         ttds = [r.ttd for r in out["results"] if r.ttd is not None]
         if ttds:
-            print(f"\ntime to detect over all causes: median {statistics.median(ttds):.1f} s, "
-                  f"max {max(ttds):.1f} s")
+            print(
+                f"\ntime to detect over all causes: median {statistics.median(ttds):.1f} s, "
+                f"max {max(ttds):.1f} s"
+            )
         print(f"({elapsed:.0f} s)")
     return 0
 

@@ -29,7 +29,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -48,7 +48,7 @@ class _Receiver(BaseHTTPRequestHandler):
     calls: list[dict[str, Any]] = []
     fail_first = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).calls.append({"headers": dict(self.headers), "body": body})
         if type(self).fail_first > 0:
@@ -95,7 +95,10 @@ def _mg_camera() -> Camera:
 
 def test_new_alert_is_emailed_to_desk_and_department(demo_site, users, settings, smtp) -> None:  # type: ignore[no-untyped-def]
     inbox, port = smtp
-    _configure(settings, email=EmailConfig(host="127.0.0.1", port=port, from_address="vigil@school.example"))
+    _configure(
+        settings,
+        email=EmailConfig(host="127.0.0.1", port=port, from_address="vigil@school.example"),
+    )
     alert = _raise(_mg_camera())
     queued = list(Notification.objects.filter(alert=alert, channel="email"))
     assert {n.target for n in queued} == {users["baove"].email, users["totruongmg"].email}
@@ -119,7 +122,9 @@ def test_escalation_emails_the_security_head(demo_site, users, settings, smtp) -
     alert = _raise(_mg_camera())
     notify.deliver_due()
     inbox.messages.clear()
-    later = alert.opened_at + timedelta(minutes=settings.VIGIL.alerts.security_head_after_minutes + 1)
+    later = alert.opened_at + timedelta(
+        minutes=settings.VIGIL.alerts.security_head_after_minutes + 1
+    )
     escalated, result = notify.dispatch(later)
     assert escalated == 1 and result.sent == 1
     assert inbox.messages[0][1] == [users["totruongbv"].email]
@@ -139,7 +144,9 @@ def test_mail_server_down_is_retried_then_failed(demo_site, settings) -> None:  
     assert n.next_attempt_at > timezone.now()
     second = notify.deliver_due(timezone.now() + timedelta(seconds=10))
     assert second.failed == 2
-    assert set(Notification.objects.filter(alert=alert).values_list("status", flat=True)) == {"failed"}
+    assert set(Notification.objects.filter(alert=alert).values_list("status", flat=True)) == {
+        "failed"
+    }
 
 
 def test_webhook_is_signed_and_retried(demo_site, users, settings, webhook) -> None:  # type: ignore[no-untyped-def]
@@ -156,8 +163,12 @@ def test_webhook_is_signed_and_retried(demo_site, users, settings, webhook) -> N
     h = {k.lower(): v for k, v in call["headers"].items()}
     assert h["x-vigil-event"] == "alert.raised"
     assert h["x-vigil-delivery"] == receiver.calls[0]["headers"]["X-Vigil-Delivery"]
-    assert notify.verify_signature(call["body"], h["x-vigil-timestamp"], h["x-vigil-signature"], "s3cret-for-tests")
-    assert not notify.verify_signature(call["body"], h["x-vigil-timestamp"], h["x-vigil-signature"], "wrong")
+    assert notify.verify_signature(
+        call["body"], h["x-vigil-timestamp"], h["x-vigil-signature"], "s3cret-for-tests"
+    )
+    assert not notify.verify_signature(
+        call["body"], h["x-vigil-timestamp"], h["x-vigil-signature"], "wrong"
+    )
     data = json.loads(call["body"])
     assert data["alert"]["id"] == alert.pk and data["alert"]["cause"] == "tamper_covered"
     assert data["alert"]["department"]["code"] == "MG"

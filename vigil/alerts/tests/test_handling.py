@@ -34,7 +34,10 @@ def _tamper(camera: Camera, cause: str = "tamper_covered", **kw):  # type: ignor
         title=f"{camera.code}: covered",
         camera=camera,
         audience=("security_guard", "department_head"),
-        detail={"started_at": (now - timedelta(seconds=4)).isoformat(), "raised_at": now.isoformat()},
+        detail={
+            "started_at": (now - timedelta(seconds=4)).isoformat(),
+            "raised_at": now.isoformat(),
+        },
         snapshot_before=JPEG_BEFORE,
         snapshot_after=JPEG_AFTER,
         **kw,
@@ -90,7 +93,9 @@ def test_department_head_handles_only_own_department(demo_site, users) -> None: 
         title="floor",
         recorder=Recorder.objects.first(),
     )
-    assert rec.pk not in set(services.visible_alerts(users["totruongmg"]).values_list("pk", flat=True))
+    assert rec.pk not in set(
+        services.visible_alerts(users["totruongmg"]).values_list("pk", flat=True)
+    )
     with pytest.raises(AccessDenied):
         services.resolve(head, rec, "not mine")
     services.resolve(Actor(users["baove"]), rec, "disk added")
@@ -168,7 +173,7 @@ def test_detail_shows_snapshots_to_the_desk_with_one_audit_entry(demo_site, logi
     assert entries.count() == before + 1
     detail = json.loads(entries.order_by("-seq").first().detail_json)
     assert detail["camera"] == alert.camera.code
-    start = page.index('/alerts/snapshot/')
+    start = page.index("/alerts/snapshot/")
     url = page[start : page.index('"', start)]
     img = client.get(url)
     assert img.status_code == 200 and img.content in (JPEG_BEFORE, JPEG_AFTER)
@@ -180,7 +185,7 @@ def test_department_head_sees_alert_but_not_pictures(demo_site, login, client) -
     guard_client = client
     login("baove", guard_client)
     page = guard_client.get(reverse("alerts:detail", args=[alert.pk])).content.decode()
-    start = page.index('/alerts/snapshot/')
+    start = page.index("/alerts/snapshot/")
     url = page[start : page.index('"', start)]
     from django.test import Client
 
@@ -199,7 +204,9 @@ def test_acknowledge_and_resolve_through_the_pages_and_api(demo_site, login, cli
     assert r.status_code == 302 and r.url == reverse("alerts:list")
     alert.refresh_from_db()
     assert alert.state == "acknowledged"
-    r = client.post(f"/api/alerts/{alert.pk}/resolve", {"note": ""}, content_type="application/json")
+    r = client.post(
+        f"/api/alerts/{alert.pk}/resolve", {"note": ""}, content_type="application/json"
+    )
     assert r.status_code == 409
     r = client.post(
         f"/api/alerts/{alert.pk}/resolve", {"note": "lens cleaned"}, content_type="application/json"

@@ -54,7 +54,9 @@ def covered_fixture(footage: Path) -> Fixture:
     if not path.is_file():
         frames = read_video(footage / spec.source, fps=10.0, max_seconds=60.0)
         frames = [f for f in frames if f.ts >= 20.0][: int(spec.duration * spec.fps)]
-        params = TamperParams("covered", {"coverage": 0.94, "tone": 70.0, "gradient": 6.0, "side": 0.0})
+        params = TamperParams(
+            "covered", {"coverage": 0.94, "tone": 70.0, "gradient": 6.0, "side": 0.0}
+        )
         out = []
         for i, f in enumerate(frames):
             sub = to_sub(np.ascontiguousarray(f.luma))
@@ -85,9 +87,7 @@ def site(tmp_path: Path, footage: Path) -> Iterator[tuple[Path, Simulator]]:
     port = free_port()
     db = data / "vigil.sqlite3"
     con = sqlite3.connect(db)
-    con.execute(
-        "UPDATE school_camera SET sub_url = replace(sub_url, ':8554/', ?)", (f":{port}/",)
-    )
+    con.execute("UPDATE school_camera SET sub_url = replace(sub_url, ':8554/', ?)", (f":{port}/",))
     con.commit()
     con.close()
     try:
@@ -102,7 +102,10 @@ def site(tmp_path: Path, footage: Path) -> Iterator[tuple[Path, Simulator]]:
     )  # fmt: skip
     user, password = out.stdout.strip().splitlines()[-1].split()
     sim = Simulator(
-        mounts=[CameraMount("CAM-001", "sub", sub), CameraMount("CAM-035", "sub", covered_fixture(footage))],
+        mounts=[
+            CameraMount("CAM-001", "sub", sub),
+            CameraMount("CAM-035", "sub", covered_fixture(footage)),
+        ],
         port=port,
         user=user,
         password=password,
@@ -153,7 +156,9 @@ def test_analyze_process_motion_tamper_and_shutdown(site) -> None:  # type: igno
         import json
 
         d = json.loads(detail)
-        assert (datetime.fromisoformat(d["raised_at"]) - datetime.fromisoformat(d["started_at"])).total_seconds() <= 10
+        assert (
+            datetime.fromisoformat(d["raised_at"]) - datetime.fromisoformat(d["started_at"])
+        ).total_seconds() <= 10
         # the untouched camera: motion events, no tamper alert
         events = _sql(
             db,

@@ -72,4 +72,6 @@ def test_reconfigure_keeps_reference_and_restart_flushes(footage: Path) -> None:
     flushed = p.restart_stream()
     assert flushed.tamper == [] and all(u.kind == "end" for u in flushed.motion)
     assert p.analyser.tracker.current is None
-    assert p.feed(clip[5].data, BASE + 40, False, clip[5].params).frames == 0  # waits for a keyframe
+    assert (
+        p.feed(clip[5].data, BASE + 40, False, clip[5].params).frames == 0
+    )  # waits for a keyframe

@@ -60,7 +60,9 @@ def test_motion_event_stored_with_thumbnail_and_marks(demo_site) -> None:  # typ
     assert timeline.marks(cam, row.end + timedelta(minutes=1), row.end + timedelta(minutes=2)) == []
 
 
-def test_search_is_one_audit_entry_listing_cameras_and_range(demo_site, users, login, client) -> None:  # type: ignore[no-untyped-def]
+def test_search_is_one_audit_entry_listing_cameras_and_range(
+    demo_site, users, login, client
+) -> None:  # type: ignore[no-untyped-def]
     cams = list(Camera.objects.filter(area__code="CONG-CHINH").order_by("code"))
     for i, cam in enumerate(cams):
         _store_event(cam, 20 + i)
@@ -80,7 +82,11 @@ def test_search_is_one_audit_entry_listing_cameras_and_range(demo_site, users, l
         {"area": "CONG-CHINH", "from_day": timezone.localtime(start).strftime("%Y-%m-%d"),
          "from_time": timezone.localtime(start).strftime("%H:%M")},
     ).content.decode()  # fmt: skip
-    urls = [page[i : page.index('"', i)] for i in range(len(page)) if page.startswith("/analytics/thumb/", i)]
+    urls = [
+        page[i : page.index('"', i)]
+        for i in range(len(page))
+        if page.startswith("/analytics/thumb/", i)
+    ]
     assert len(urls) == len(cams)
     n = AuditEntry.objects.count()
     assert client.get(urls[0]).content == b"\xff\xd8thumb\xff\xd9"
@@ -106,7 +112,9 @@ def test_guard_cannot_search_old_footage_and_head_cannot_search(demo_site, users
     assert entry.outcome == "denied" and json.loads(entry.detail_json)["refused"] == ["CAM-001"]
     with pytest.raises(AccessDenied):
         services.search_motion(
-            Actor(users["totruongmg"]), start=timezone.now() - timedelta(hours=1), end=timezone.now()
+            Actor(users["totruongmg"]),
+            start=timezone.now() - timedelta(hours=1),
+            end=timezone.now(),
         )
     with pytest.raises(ValueError):
         services.search_motion(guard, start=timezone.now(), end=timezone.now() - timedelta(hours=1))
@@ -141,7 +149,10 @@ def test_tamper_raised_routes_an_alert_with_snapshots(demo_site) -> None:  # typ
     pk, created = services.tamper_raised(cam, ta)
     alert = Alert.objects.get(pk=pk)
     assert created and alert.cause == "tamper_covered" and alert.severity == "critical"
-    assert alert.department.code == "MG" and alert.audience_roles == ["security_guard", "department_head"]
+    assert alert.department.code == "MG" and alert.audience_roles == [
+        "security_guard",
+        "department_head",
+    ]
     assert snapshots.read(alert.snapshot_before) == b"\xff\xd8before\xff\xd9"
     assert snapshots.read(alert.snapshot_after) == b"\xff\xd8after\xff\xd9"
     assert services.tamper_raised(cam, ta) == (pk, False)  # de-duplicated
@@ -171,7 +182,9 @@ def test_quality_days_and_maintenance_list(demo_site, users, login, client, sett
     t = timezone.now().timestamp()
     for i in range(4):
         services.quality_sampled(good, assess_quality(sharp, spec=CameraSpec(640, 360)), t - 60 * i)
-        services.quality_sampled(bad, assess_quality(blurred, spec=CameraSpec(640, 360)), t - 60 * i)
+        services.quality_sampled(
+            bad, assess_quality(blurred, spec=CameraSpec(640, 360)), t - 60 * i
+        )
     today = timezone.localdate()
     g, b = services.summarize_day(good, today), services.summarize_day(bad, today)
     assert g.passed and not b.passed and b.samples == 4
