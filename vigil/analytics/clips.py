@@ -90,9 +90,9 @@ def encode(
         vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         vf.pts = i
         for pkt in ctx.encode(vf):
-            yield bytes(pkt), float(pkt.pts) / float(rate), bool(pkt.is_keyframe)
+            yield bytes(pkt), float(pkt.pts or 0) / float(rate), bool(pkt.is_keyframe)
     for pkt in ctx.encode(None):
-        yield bytes(pkt), float(pkt.pts) / float(rate), bool(pkt.is_keyframe)
+        yield bytes(pkt), float(pkt.pts or 0) / float(rate), bool(pkt.is_keyframe)
 
 
 def write_annexb(frames: Iterable[U8], fps: float, path: Path, **options: int) -> Path:

@@ -69,6 +69,7 @@ def run(quick: bool, seeds: int, first_seed: int) -> dict[str, Any]:
     from vigil.vision import evaluate as engine
     from vigil.vision.decode import probe, read_video
     from vigil.vision.footage import SAMPLE_VIDEOS, footage_path
+    from vigil.vision.motion import MotionEvent
     from vigil.vision.synthetic import render_scenario
 
     cv2.setNumThreads(1)
@@ -114,7 +115,7 @@ def run(quick: bool, seeds: int, first_seed: int) -> dict[str, Any]:
             cameras=[motion_cam],
         )
         events = [
-            engine.MotionEvent(
+            MotionEvent(
                 seq=e.pk,
                 start=e.start.timestamp() - base,
                 end=(e.end.timestamp() - base) if e.end else None,
@@ -146,7 +147,7 @@ def run(quick: bool, seeds: int, first_seed: int) -> dict[str, Any]:
         base = (base_dt + timedelta(minutes=5 * k)).timestamp()
         last_pk = Alert.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         feed(tamper_cam, frames, src_fps, base)
-        got = []
+        got: list[tuple[str, float, float, float | None]] = []
         for a in Alert.objects.filter(camera=tamper_cam, pk__gt=last_pk).order_by("pk"):
             detail = json.loads(a.detail_json)
             started = datetime.fromisoformat(detail["started_at"]).timestamp() - base
