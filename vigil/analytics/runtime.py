@@ -84,6 +84,7 @@ STATUS_SECONDS = 5.0
 REFRESH_SECONDS = 5.0
 SUMMARY_SECONDS = 600.0
 PURGE_SECONDS = 3600.0
+STARTUP_GRACE = 60.0
 
 
 def state_dir() -> Path:
@@ -520,8 +521,13 @@ class AnalysisNode:
             if self.stopping.is_set():
                 break
             wall = time.time()
+            settled = time.monotonic() - self.started >= STARTUP_GRACE
             for run in self.runs.values():
-                self._post(run, "tick", wall)
+                # Video loss counts from a camera's first frame in this process, or
+                # from the end of the start-up grace (cameras and the simulator may
+                # come up a little after us; the recorder reports "offline" anyway).
+                if settled or run.last_frame_utc is not None:
+                    self._post(run, "tick", wall)
             now = loop.time()
             if now >= next_status:
                 next_status = now + STATUS_SECONDS
