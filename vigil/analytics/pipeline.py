@@ -72,6 +72,9 @@ class CameraPipeline:
         #: set to keep a copy of the next analysed picture (the view for the mask editor)
         self.capture_view = False
         self._view: U8 | None = None
+        # a keyframe was decoded since the last analysed frame (it may not have been
+        # picked by the 5 fps grid, but the next picked frame shows its re-coding)
+        self._key_since = False
 
     @property
     def config(self) -> AnalyserConfig:
@@ -113,18 +116,20 @@ class CameraPipeline:
         decoder = self._decoder
         if decoder is None:
             return out
+        self._key_since = self._key_since or keyframe
         try:
             frames = decoder.decode(sample, ts, keyframe)
         except Exception:  # a corrupt sample: FFmpeg resynchronises on the next keyframe
             self.decoded_errors += 1
             return out
         for frame in frames:
+            key, self._key_since = self._key_since or frame.keyframe, False
             out.width, out.height = frame.width, frame.height
             self.last_ts = frame.ts
             if self.capture_view:
                 self.capture_view = False
                 self._view = np.array(frame.luma, copy=True)
-            out.add(self.analyser.process(frame.luma, frame.ts, keyframe=frame.keyframe))
+            out.add(self.analyser.process(frame.luma, frame.ts, keyframe=key))
         return out
 
     def take_view(self) -> U8 | None:

@@ -102,9 +102,9 @@ class TamperConfig:
     freeze_max_diff: float = 2.0
     freeze_mean_diff: float = 0.05
     # a keyframe re-codes the same picture a little differently (measured on frozen
-    # input through x264 at 450 kbit/s: max <= 2, mean 0.04-0.17): across a keyframe
+    # input through x264 at 450 kbit/s: max <= 2, mean 0.04-0.4): across a keyframe
     # only the max matters, or a frozen camera would never stay "frozen" for 5 s
-    freeze_keyframe_mean_diff: float = 0.25
+    freeze_keyframe_mean_diff: float = 0.6
     freeze_after: float = 5.0
     lost_after: float = 10.0
     # hysteresis
