@@ -36,6 +36,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that run before the database exists (or do not use it).
+NO_DATABASE_NEEDED = {
+    "init",
+    "demo",
+    "permissions",
+    "help",
+    "migrate",
+    "showmigrations",
+    "simulate",
+}
+
+
+def _database_ready() -> bool:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.utils import Error as DatabaseError
+
+    try:
+        executor = MigrationExecutor(connection)
+        return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError:
+        return False
+
+
 def _usage() -> str:
     lines = ["usage: vigil COMMAND [options]   (vigil COMMAND --help for details)", "", "commands:"]
     from django.core.management import get_commands
@@ -92,6 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unknown command '{name}' (see 'vigil --help')", 2)
     if target not in get_commands() and target != "help":
         return _fail(f"command '{name}' is not available in this installation", 2)
+    wants_help = "-h" in rest or "--help" in rest
+    if target not in NO_DATABASE_NEEDED and not wants_help and not _database_ready():
+        from django.conf import settings
+
+        return _fail(
+            f"the database in {settings.PATHS.root} is not initialised or not up to date: "
+            "run 'vigil init' first",
+            2,
+        )
     try:
         execute_from_command_line(["vigil", target, *rest])
     except SystemExit as exc:

@@ -168,6 +168,31 @@ class EmailConfig(_Section):
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
+class LiveConfig(_Section):
+    """The security desk's live wall and playback (vigil.live)."""
+
+    # Long-running live transcodes (ffmpeg, H.265 -> H.264) at once; 0 disables them.
+    # Each costs about 12 % of a core for a 1080p camera at 10 fps (docs/benchmarks.md).
+    max_transcodes: int = Field(default=2, ge=0, le=32)
+    # Recorded H.265 segments transcoded for playback at once.
+    max_playback_transcodes: int = Field(default=2, ge=0, le=32)
+    # H.265 streams on the wall: "transcode" (falling back to the H.264 sub-stream when
+    # the cap is reached) or "substream" (never transcode live; use the sub-stream).
+    h265_live: Literal["transcode", "substream"] = "transcode"
+    # Size of transcoded pictures: height in pixels (width follows the aspect ratio).
+    transcode_height: int = Field(default=720, ge=144, le=2160)
+    # Frame-rate cap of transcoded live streams (frames are dropped evenly above it).
+    transcode_max_fps: float = Field(default=12.5, ge=1, le=60)
+    # Transcoded playback segments kept on disk (data dir cache/live), in MB.
+    transcode_cache_mb: int = Field(default=512, ge=16, le=1024 * 1024)
+    # A camera's relay keeps its RTSP connection this long after the last viewer left.
+    linger_seconds: float = Field(default=10.0, ge=0, le=600)
+    # Long live streams re-check the viewer's permission and session this often.
+    recheck_seconds: float = Field(default=30.0, ge=1, le=600)
+    # Lifetime of a media token (a fresh one is fetched through the API before expiry).
+    token_seconds: int = Field(default=120, ge=10, le=3600)
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -179,6 +204,7 @@ class Config(_Section):
     analytics: AnalyticsConfig = AnalyticsConfig()
     alerts: AlertsConfig = AlertsConfig()
     email: EmailConfig = EmailConfig()
+    live: LiveConfig = LiveConfig()
 
 
 def default_data_dir() -> Path:

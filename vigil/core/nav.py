@@ -12,6 +12,7 @@ from importlib import import_module
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 StrOrPromise = str | Promise
 
@@ -26,6 +27,13 @@ class NavItem:
     # URL name of a small fragment (e.g. a count of open alerts) shown beside the entry
     # and refreshed every few seconds with htmx.
     badge_url_name: str = ""
+
+
+# Entries outside "main" are grouped in a menu per section, in this order.
+SECTIONS: dict[str, StrOrPromise] = {
+    "storage": _("Storage"),
+    "site": _("Administration"),
+}
 
 
 @lru_cache(maxsize=1)
@@ -77,3 +85,17 @@ def items_for(user: object) -> list[dict[str, str]]:
             }
         )
     return out
+
+
+def menus_for(user: object) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
+    """The main entries, and the other sections as labelled menus (empty ones dropped)."""
+    items = items_for(user)
+    main = [i for i in items if i["section"] == "main"]
+    menus: list[dict[str, object]] = []
+    for key, label in SECTIONS.items():
+        entries = [i for i in items if i["section"] == key]
+        if entries:
+            menus.append({"label": str(label), "items": entries})
+    others = [i for i in items if i["section"] not in SECTIONS and i["section"] != "main"]
+    main += others
+    return main, menus

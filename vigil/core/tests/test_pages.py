@@ -98,3 +98,9 @@ def test_times_render_in_ho_chi_minh(login) -> None:  # type: ignore[no-untyped-
     assert local.utcoffset().total_seconds() == 7 * 3600
     page = login("hieutruong").get("/audit/").content.decode()
     assert local.strftime("%Y-%m-%d %H:%M") in page
+
+
+def test_vietnamese_whatever_the_browser_language(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("baove")
+    page = c.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert 'lang="vi"' in page and "Đăng xuất" in page

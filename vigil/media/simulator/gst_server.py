@@ -22,7 +22,9 @@ sequence numbers continue across the loop point; the RTSP server's sinks pace th
 non-live pipeline against the clock. Media are shared: several clients of one mount
 share one pipeline.
 The clock mount encodes a live 640x360 picture with the wall clock (UTC, milliseconds)
-burnt in, for end-to-end latency measurements. When listening, the server prints
+burnt in, for end-to-end latency measurements: as text, and as a machine-readable time
+code of white/black squares (``timecode.py``) that a test reads back from the
+decoded picture. When listening, the server prints
 ``READY <port>`` on stdout.
 """
 
@@ -41,6 +43,11 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+try:  # run as a script: the time code module sits next to this file
+    from timecode import svg as timecode_svg
+except ImportError:  # imported as part of the package
+    from vigil.media.simulator.timecode import svg as timecode_svg
 
 
 def _fps_fraction(fps: float) -> str:
@@ -191,23 +198,35 @@ def video_launch(mount: dict[str, Any]) -> str:
 
 CLOCK_LAUNCH = (
     "( videotestsrc is-live=true pattern=black "
-    "! video/x-raw,width=640,height=360,framerate=15/1 "
+    "! video/x-raw,format=BGRA,width=640,height=360,framerate=15/1 "
+    "! rsvgoverlay name=timecode "
     '! textoverlay name=wallclock font-desc="Sans 28" valignment=center halignment=center '
     "! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 "
     "bitrate=400 ! video/x-h264,profile=constrained-baseline "
     "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
 )
+# Without librsvg's element the clock mount keeps only the readable text.
+CLOCK_LAUNCH_TEXT_ONLY = CLOCK_LAUNCH.replace("! rsvgoverlay name=timecode ", "").replace(
+    "format=BGRA,", ""
+)
 
 
 def _on_clock_media(_factory: Any, media: Any) -> None:
-    """Burn the wall clock into every frame just before the overlay draws it."""
-    overlay = media.get_element().get_by_name("wallclock")
-    pad = overlay.get_static_pad("video_sink")
+    """Burn the wall clock into every frame just before the overlays draw it: as text for
+    people, and as a time code for programs (when the rsvgoverlay element exists)."""
+    element = media.get_element()
+    overlay = element.get_by_name("wallclock")
+    timecode = element.get_by_name("timecode")
+    target = timecode if timecode is not None else overlay
+    pad = target.get_static_pad("sink" if timecode is not None else "video_sink")
 
     def probe(_pad: Any, _info: Any) -> Any:
         now = time.time()
+        ms = int(now * 1000)
         stamp = time.strftime("%H:%M:%S", time.gmtime(now))
-        overlay.set_property("text", f"{stamp}.{int(now * 1000) % 1000:03d} UTC\n{int(now * 1000)}")
+        overlay.set_property("text", f"{stamp}.{ms % 1000:03d} UTC\n{ms}")
+        if timecode is not None:
+            timecode.set_property("data", timecode_svg(ms))
         return Gst.PadProbeReturn.OK
 
     pad.add_probe(Gst.PadProbeType.BUFFER, probe)
@@ -269,7 +288,10 @@ def build_server(config: dict[str, Any]) -> Any:
         mounts.add_factory(mount["path"], factory)
     clock_path = config.get("clock_mount")
     if clock_path:
-        factory = make_factory(CLOCK_LAUNCH)
+        launch = CLOCK_LAUNCH
+        if Gst.ElementFactory.find("rsvgoverlay") is None:
+            launch = CLOCK_LAUNCH_TEXT_ONLY
+        factory = make_factory(launch)
         factory.connect("media-configure", _on_clock_media)
         mounts.add_factory(clock_path, factory)
     return server

@@ -35,4 +35,7 @@ class Command(BaseCommand):
             log_level="warning",
             proxy_headers=settings.VIGIL.server.https,
             lifespan="off",
+            # Live streams never finish by themselves: on SIGTERM give open responses a
+            # few seconds, then close them, instead of waiting for every viewer to leave.
+            timeout_graceful_shutdown=5,
         )
