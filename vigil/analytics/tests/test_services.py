@@ -58,6 +58,11 @@ def test_motion_event_stored_with_thumbnail_and_marks(demo_site) -> None:  # typ
     assert [(m["kind"], m["start"], m["end"]) for m in marks] == [("motion", row.start, row.end)]
     assert "door" in marks[0]["label"]
     assert timeline.marks(cam, row.end + timedelta(minutes=1), row.end + timedelta(minutes=2)) == []
+    # the playback timeline collects them through the live app's hook
+    from vigil.live.marks import collect_marks
+
+    collected = collect_marks(cam, row.start - timedelta(minutes=1), row.end + timedelta(minutes=1))
+    assert [(m["kind"], m["source"]) for m in collected] == [("motion", "analytics")]
 
 
 def test_search_is_one_audit_entry_listing_cameras_and_range(
