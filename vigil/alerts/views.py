@@ -49,8 +49,25 @@ def _filtered(request: HttpRequest) -> tuple[list[Alert], dict[str, str]]:
     return rows, f
 
 
-@login_required
+def _expired(request: HttpRequest) -> HttpResponse | None:
+    """A page left open past the session: htmx polls get the sign-in page as a redirect
+    of the whole page, not swapped into a table or the header badge."""
+    if request.user.is_authenticated:
+        return None
+    resp = HttpResponse("")
+    if request.headers.get("HX-Request"):
+        resp["HX-Redirect"] = reverse("accounts:login")
+    return resp
+
+
 def alert_list(request: HttpRequest) -> HttpResponse:
+    if request.headers.get("HX-Request") and (expired := _expired(request)) is not None:
+        return expired
+    return _alert_list(request)
+
+
+@login_required
+def _alert_list(request: HttpRequest) -> HttpResponse:
     require(Actor.from_request(request), Action.ALERT_VIEW)
     rows, f = _filtered(request)
     context = {
@@ -69,9 +86,10 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
 def badge(request: HttpRequest) -> HttpResponse:
     """How many alerts nobody has acknowledged yet (refreshed in the header)."""
+    if (expired := _expired(request)) is not None:
+        return expired
     qs = services.visible_alerts(request.user).filter(state=Alert.State.OPEN)  # type: ignore[arg-type]
     count = qs.count()
     critical = qs.filter(severity=Severity.CRITICAL).exists()

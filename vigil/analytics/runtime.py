@@ -53,10 +53,11 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.db.models import F
 from django.utils import timezone
 
 from vigil.analytics import services
-from vigil.analytics.models import AnalysisStatus, CameraAnalysis
+from vigil.analytics.models import AnalysisStatus, CameraAnalysis, MotionEvent
 from vigil.analytics.pipeline import CameraPipeline, PipelineOutput
 from vigil.media.clock import StreamClock
 from vigil.media.rtp import Frame, make_depacketizer
@@ -333,6 +334,8 @@ class AnalysisNode:
 
     def prepare(self) -> None:
         cameras, rows = self._load()
+        # Events left open by a previous run that did not stop cleanly end at their peak.
+        MotionEvent.objects.filter(camera__in=cameras, end__isnull=True).update(end=F("peak_at"))
         for cam in cameras:
             self.runs[cam.code] = self._make_run(cam, rows[cam.pk])
         if not self.runs:
@@ -456,6 +459,7 @@ class AnalysisNode:
             log.info("camera %s is no longer in service: analysis stops", code)
             gone.stopped = True
             self._post(gone, "close")
+            self._db(_mark_offline, gone.camera)
         for code, cam in wanted.items():
             row = rows[cam.pk]
             run = self.runs.get(code)
@@ -626,6 +630,10 @@ def store_output(camera: Camera, out: PipelineOutput, event_ids: dict[int, int])
             log.info("camera %s: tamper %s condition ended", camera.code, tev.alert.cause)
     for sample in out.quality:
         services.quality_sampled(camera, sample, sample.ts)
+
+
+def _mark_offline(camera: Camera) -> None:
+    AnalysisStatus.objects.filter(camera=camera).update(online=False, node="")
 
 
 def _cpu_seconds() -> float:

@@ -226,3 +226,12 @@ def test_end_condition_keeps_the_alert_open(demo_site) -> None:  # type: ignore[
     assert again.pk == alert.pk
     again.refresh_from_db()
     assert again.condition_ended_at is None and again.occurrences == 2
+
+
+def test_polls_after_the_session_ended_redirect_the_page(demo_site, client) -> None:  # type: ignore[no-untyped-def]
+    badge = client.get(reverse("alerts:badge"), HTTP_HX_REQUEST="true")
+    assert badge.status_code == 200 and badge.content == b""
+    assert badge["HX-Redirect"] == reverse("accounts:login")
+    table = client.get(reverse("alerts:list"), HTTP_HX_REQUEST="true")
+    assert table["HX-Redirect"] == reverse("accounts:login")
+    assert client.get(reverse("alerts:list")).status_code == 302  # a plain visit: sign in
