@@ -173,6 +173,17 @@ def test_analyze_process_motion_tamper_and_shutdown(site) -> None:  # type: igno
         )
         fps = _sql(db, "SELECT fps FROM analytics_analysisstatus WHERE online = 1")
         assert all(3.5 <= f <= 6.0 for (f,) in fps), fps
+        # A technician takes the covered camera into maintenance: it stops being watched.
+        con = sqlite3.connect(db, timeout=30)
+        con.execute("UPDATE school_camera SET state = 'maintenance' WHERE code = 'CAM-035'")
+        con.commit()
+        con.close()
+        deadline = time.monotonic() + 20
+        status = "SELECT s.online FROM analytics_analysisstatus s JOIN school_camera c ON c.id = s.camera_id WHERE c.code = ?"
+        while time.monotonic() < deadline and _sql(db, status, ("CAM-035",))[0][0]:
+            time.sleep(0.5)
+        assert not _sql(db, status, ("CAM-035",))[0][0]
+        assert "CAM-035 is no longer in service" in (data / "analyze.log").read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
