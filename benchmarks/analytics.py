@@ -191,8 +191,27 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
                     f"{name} exited early: {(data / f'{name}.log').read_text()[-2000:]}"
                 )
 
+        def read_stats() -> dict[str, Any]:
+            """The analysis processes' figures, summed over their shares."""
+            parts = [json.loads(f.read_text()) for f in sorted(data.glob("analyze-stats.json*"))]
+            if not parts:
+                return {}
+            n = sum(max(1, x["analysed"]) for x in parts)
+            return {
+                "elapsed_s": max(x["elapsed_s"] for x in parts),
+                "online": sum(x["online"] for x in parts),
+                "analysed": sum(x["analysed"] for x in parts),
+                "dropped": sum(x["dropped"] for x in parts),
+                "lag_mean_ms": round(
+                    sum(x["lag_mean_ms"] * max(1, x["analysed"]) for x in parts) / n, 1
+                ),
+                "lag_max_ms": max(x["lag_max_ms"] for x in parts),
+                "worker_busy_s": [b for x in parts for b in x["worker_busy_s"]],
+                "processes": len(parts),
+            }
+
         def snap() -> dict[str, Any]:
-            s = json.loads(stats.read_text()) if stats.exists() else {}
+            s = read_stats()
             return {
                 "t": time.monotonic(),
                 "cpu": {k: cpu_seconds(v) for k, v in pids.items()},
@@ -204,8 +223,7 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             time.sleep(5)
-            s = json.loads(stats.read_text()) if stats.exists() else {}
-            samples_online.append(s.get("online", 0))
+            samples_online.append(read_stats().get("online", 0))
         b = snap()
         pss = {k: pss_bytes(v) for k, v in pids.items()}
         wall = b["t"] - a["t"]
@@ -235,6 +253,7 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
                 for x, y in zip(sa["worker_busy_s"], sb["worker_busy_s"], strict=True)
             ],
             "segments_recorded": segments,
+            "analysis_processes": sb.get("processes"),
             "loadavg": os.getloadavg(),
             "cpus": os.cpu_count(),
         }

@@ -121,8 +121,11 @@ class AnalyticsConfig(_Section):
     quality_sample_days: int = Field(default=30, ge=1, le=3650)
     # How often the analyser's learned per-camera state is saved (and on shutdown).
     state_save_minutes: int = Field(default=5, ge=1, le=24 * 60)
-    # Decoding threads of `vigil analyze` (one process); 0 = one per CPU core.
-    threads: int = Field(default=0, ge=0, le=64)
+    # `vigil analyze` shares the cameras among this many processes (0 = one per CPU
+    # core): decoding and analysis in one interpreter stop at about one core.
+    processes: int = Field(default=0, ge=0, le=64)
+    # Analysis threads in each process.
+    threads: int = Field(default=1, ge=1, le=64)
 
 
 class AlertsConfig(_Section):

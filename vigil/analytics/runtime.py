@@ -245,8 +245,7 @@ class AnalysisNode:
         cfg = settings.VIGIL.analytics
         self.select = select
         self.fps = float(fps or cfg.fps)
-        n = threads if threads is not None else cfg.threads
-        self.threads = max(1, n or (os.cpu_count() or 1))
+        self.threads = max(1, threads if threads is not None else cfg.threads)
         self.keyframes_only = keyframes_only
         self.stats_file = stats_file
         self.runs: dict[str, CameraRun] = {}
