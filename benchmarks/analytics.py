@@ -147,6 +147,26 @@ def _vigil(data: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def run_delay(pids: list[int]) -> float:
+    """Seconds the threads of these process trees spent runnable but waiting for a CPU
+    (/proc/<pid>/task/<tid>/schedstat): how much the machine's other work held them up."""
+    from recording import tree
+
+    total = 0
+    for pid in tree(pids):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
     from recording import cpu_seconds, pss_bytes
 
@@ -215,6 +235,7 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
             return {
                 "t": time.monotonic(),
                 "cpu": {k: cpu_seconds(v) for k, v in pids.items()},
+                "wait": {k: run_delay(v) for k, v in pids.items()},
                 "stats": s,
             }
 
@@ -241,6 +262,8 @@ def live_suite(cameras: int, seconds: float, warmup: float) -> dict[str, Any]:
             "seconds": round(wall, 1),
             "cores": {k: round((b["cpu"][k] - a["cpu"][k]) / wall, 3) for k in pids},
             "pss_mb": {k: round(v / 1e6) for k, v in pss.items()},
+            # seconds per second that runnable threads waited for a CPU (other work)
+            "cpu_wait": {k: round((b["wait"][k] - a["wait"][k]) / wall, 3) for k in pids},
             "analysis_online_min": online,
             "analysed": analysed,
             "expected": round(expected),
