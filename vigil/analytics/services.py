@@ -122,6 +122,8 @@ def _polygons(value: Any, what: str) -> list[list[list[float]]]:
     for poly in value:
         try:
             pts = [[round(float(p[0]), 4), round(float(p[1]), 4)] for p in poly]
+            if len(pts) > 64:
+                raise ValueError("too many points")
             validate_polygon([(x, y) for x, y in pts])
         except (TypeError, ValueError, IndexError) as exc:
             raise ValueError(
