@@ -241,8 +241,10 @@ class AnalysisNode:
         threads: int | None = None,
         keyframes_only: bool = False,
         stats_file: Path | None = None,
+        purge: bool = True,
     ) -> None:
         cfg = settings.VIGIL.analytics
+        self.purge = purge  # one process of a shared analysis purges for all
         self.select = select
         self.fps = float(fps or cfg.fps)
         self.threads = max(1, threads if threads is not None else cfg.threads)
@@ -549,7 +551,7 @@ class AnalysisNode:
                 rollover = today != self._last_day
                 self._last_day = today
                 self._db(self._summaries, [r.camera for r in self.runs.values()], rollover)
-            if now >= next_purge:
+            if now >= next_purge and self.purge:
                 next_purge = now + PURGE_SECONDS
                 self._db(services.purge)
             if now >= next_save:

@@ -126,6 +126,7 @@ class Command(BaseCommand):
             threads=opts["threads"],
             keyframes_only=opts["keyframes_only"],
             stats_file=Path(opts["stats_file"]) if opts["stats_file"] else None,
+            purge=shard is None or shard[0] == 0,
         )
         node.prepare()
         where = f" (share {shard[0] + 1} of {shard[1]})" if shard else ""
