@@ -286,7 +286,8 @@ class CameraIngest:
                 self.backoff[min(attempt, len(self.backoff) - 1)] if attempt else self.backoff[0]
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):  # not wait_for: 3.11 can swallow a cancel
+                    await self._stopping.wait()
         self._stop_gaps()
         if self._finishing is not None:
             await self._finishing
@@ -376,7 +377,8 @@ class CameraIngest:
         closed = client.closed
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(closed), check)
+                async with asyncio.timeout(check):
+                    await asyncio.shield(closed)
             if closed.done():
                 if self._stopping.is_set():
                     return

@@ -528,10 +528,8 @@ class RtspClient:
         loop = asyncio.get_running_loop()
         conn = _Connection()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: conn, self.host, self.port),
-                self.connect_timeout,
-            )
+            async with asyncio.timeout(self.connect_timeout):
+                await loop.create_connection(lambda: conn, self.host, self.port)
         except TimeoutError as exc:
             raise CameraUnreachable(
                 f"no answer from {self.host}:{self.port} within {self.connect_timeout:g} s"
@@ -647,7 +645,8 @@ class RtspClient:
         conn.pending[cseq] = fut
         conn.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         try:
-            return await asyncio.wait_for(fut, self.response_timeout)
+            async with asyncio.timeout(self.response_timeout):
+                return await fut
         except TimeoutError as exc:
             conn.pending.pop(cseq, None)
             raise StreamStalled(

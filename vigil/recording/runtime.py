@@ -330,7 +330,8 @@ class NodeProcess:
         next_maintenance = loop.time() + 5.0
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), HEALTH_INTERVAL)
+                async with asyncio.timeout(HEALTH_INTERVAL):
+                    await self.stopping.wait()
             rows = self._health_rows()
             self._db(self._write_health, rows)
             done = self._maint_future

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
@@ -116,7 +116,7 @@ def list_holds(request: HttpRequest, active: bool = True) -> list[HoldOut]:
 
 
 @router.post("/holds", response={201: HoldOut})
-def place(request: HttpRequest, payload: HoldIn) -> tuple[int, HoldOut]:
+def place(request: HttpRequest, payload: HoldIn) -> Status[HoldOut]:
     cameras = list(Camera.objects.filter(code__in=payload.cameras))
     unknown = sorted(set(payload.cameras) - {c.code for c in cameras})
     if unknown:
@@ -129,7 +129,7 @@ def place(request: HttpRequest, payload: HoldIn) -> tuple[int, HoldOut]:
         payload.reason,
         source=payload.source,
     )
-    return 201, _out(hold)
+    return Status(201, _out(hold))
 
 
 @router.post("/holds/{hold_id}/release", response=HoldOut)

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
@@ -97,9 +97,9 @@ def get_camera(request: HttpRequest, code: str) -> CameraOut:
 
 
 @router.post("/", response={201: CameraOut})
-def add_camera(request: HttpRequest, payload: CameraIn) -> tuple[int, CameraOut]:
+def add_camera(request: HttpRequest, payload: CameraIn) -> Status[CameraOut]:
     data = payload.dict()
     if data["inspection_date"]:
         data["inspection_result"] = "passed"
     camera = services.add_camera(Actor.from_request(request, via="api"), data)
-    return 201, _out(_qs().get(pk=camera.pk))
+    return Status(201, _out(_qs().get(pk=camera.pk)))

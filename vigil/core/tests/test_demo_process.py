@@ -46,8 +46,14 @@ def test_demo_runs_web_cameras_and_recorders_and_stops_cleanly(tmp_path, footage
             assert proc.poll() is None, (tmp_path / "demo.log").read_text()
             recorded = any((tmp_path / "volumes").rglob("*.mp4"))
         assert recorded, (tmp_path / "demo.log").read_text()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-            assert r.status == 200
+        status = 0
+        while time.monotonic() < deadline and status != 200:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    status = r.status
+            except OSError:
+                time.sleep(1)
+        assert status == 200, (tmp_path / "demo.log").read_text()
         text = (tmp_path / "demo.log").read_text()
         assert "Administrator login: admin / " in text
         assert "86 cameras" in text
