@@ -384,7 +384,8 @@ class AnalysisNode:
             closed = client.closed
             while not self.stopping.is_set() and not run.stopped:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(closed), 1.0)
+                    async with asyncio.timeout(1.0):  # not wait_for: 3.11 can swallow a cancel
+                        await asyncio.shield(closed)
                 if closed.done():
                     raise client.close_reason or RtspError("connection closed by the camera")
                 if time.monotonic() - run.last_arrival > STALL_SECONDS:
@@ -413,7 +414,8 @@ class AnalysisNode:
             attempt = 0 if run.analysed > analysed_before else attempt + 1
             delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self.stopping.wait()
 
     def _start(self, run: CameraRun) -> None:
         run.task = asyncio.get_running_loop().create_task(
@@ -522,7 +524,8 @@ class AnalysisNode:
         refresh: concurrent.futures.Future[Any] | None = None
         while not self.stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self.stopping.wait()
             if self.stopping.is_set():
                 break
             wall = time.time()
