@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "storage": ("storage", "capacity plan: projected retention per camera and recorder"),
     "retention": ("retention", "retention sweep and coverage reports"),
     "analyze": ("analyze", "motion, tamper and image-quality analysis of the sub-streams"),
+    "alerts": ("alerts", "escalate and deliver alerts (dispatch --loop), list them"),
     "verify": ("verify", "verify a signed evidence package (.zip or directory)"),
     "export-worker": ("export_worker", "run footage extraction jobs into evidence packages"),
     "inventory": ("inventory", "import or export the inventory (CSV, YAML)"),

@@ -131,6 +131,70 @@ class RetentionConfig(_Section):
     report_grace_minutes: int = Field(default=60, ge=0, le=24 * 60)
 
 
+class AnalyticsConfig(_Section):
+    # `vigil analyze`: frames analysed per second of each camera's sub-stream.
+    fps: float = Field(default=5.0, gt=0, le=30)
+    # Seconds between image-quality samples of a camera (Art. 2.1, 8.2).
+    quality_interval_seconds: int = Field(default=60, ge=10, le=3600)
+    # A camera-day needs at least this many samples before it can fail the quality check.
+    quality_min_samples: int = Field(default=10, ge=1, le=10000)
+    # Motion events and their thumbnails are images of the children: kept no longer than
+    # this many days (the footage itself is kept for the retention floor).
+    motion_retention_days: int = Field(default=20, ge=1, le=3650)
+    # Quality samples are kept this many days (the per-day scores are kept).
+    quality_sample_days: int = Field(default=30, ge=1, le=3650)
+    # How often the analyser's learned per-camera state is saved (and on shutdown).
+    state_save_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    # `vigil analyze` shares the cameras among this many processes (0 = one per CPU
+    # core): decoding and analysis in one interpreter stop at about one core.
+    processes: int = Field(default=0, ge=0, le=64)
+    # Analysis threads in each process.
+    threads: int = Field(default=1, ge=1, le=64)
+
+
+class AlertsConfig(_Section):
+    # Unacknowledged alerts go to the security head after this many minutes, and to the
+    # board (principal and board members) after board_after_minutes (Art. 7.1).
+    security_head_after_minutes: int = Field(default=10, ge=1, le=7 * 24 * 60)
+    board_after_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # Severities that escalate ("info" never does).
+    escalate_severities: list[Literal["warning", "critical"]] = ["warning", "critical"]
+    # Base URL put in e-mails and webhooks to link to the alert (empty: from [server]).
+    site_url: str = ""
+    # Webhooks receive every alert event as signed JSON (HMAC-SHA256, see docs).
+    webhook_urls: list[str] = []
+    # Empty: a random secret kept in keys/alerts-webhook.key.
+    webhook_secret: str = ""
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Delivery attempts for one e-mail or webhook call before it is marked failed.
+    delivery_attempts: int = Field(default=6, ge=1, le=50)
+    # How often `vigil alerts dispatch --loop` runs escalation and delivery.
+    dispatch_interval_seconds: float = Field(default=2.0, ge=0.2, le=300)
+
+    @model_validator(mode="after")
+    def _order(self) -> AlertsConfig:
+        if self.board_after_minutes <= self.security_head_after_minutes:
+            raise ValueError("board_after_minutes must be greater than security_head_after_minutes")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"webhook url must start with http:// or https://: {url!r}")
+        if self.site_url and not self.site_url.startswith(("http://", "https://")):
+            raise ValueError("site_url must start with http:// or https://")
+        return self
+
+
+class EmailConfig(_Section):
+    # Empty host: alerts are not e-mailed (the UI and webhooks still get them).
+    host: str = ""
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str = ""
+    password: str = ""
+    # "starttls" (port 587), "tls" (implicit TLS, port 465) or "none".
+    security: Literal["none", "starttls", "tls"] = "none"
+    from_address: str = "vigil@localhost"
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
 class LiveConfig(_Section):
     """The security desk's live wall and playback (vigil.live)."""
 
@@ -164,6 +228,9 @@ class Config(_Section):
     access: AccessConfig = AccessConfig()
     recording: RecordingConfig = RecordingConfig()
     retention: RetentionConfig = RetentionConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    email: EmailConfig = EmailConfig()
     live: LiveConfig = LiveConfig()
 
 

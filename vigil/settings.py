@@ -28,12 +28,13 @@ INSTALLED_APPS = [
     "vigil.audit",
     "vigil.authz",
     "vigil.school",
+    # Alerts sit under the capability apps that raise them (recording, retention, analytics).
+    "vigil.alerts",
     "vigil.recording",
     "vigil.retention",
     "vigil.live",
     "vigil.access",
     "vigil.analytics",
-    "vigil.alerts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -195,6 +196,17 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Alert e-mail ([email] in vigil.toml): Django's SMTP backend.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = VIGIL.email.host or "localhost"
+EMAIL_PORT = VIGIL.email.port
+EMAIL_HOST_USER = VIGIL.email.username
+EMAIL_HOST_PASSWORD = VIGIL.email.password
+EMAIL_USE_TLS = VIGIL.email.security == "starttls"
+EMAIL_USE_SSL = VIGIL.email.security == "tls"
+EMAIL_TIMEOUT = VIGIL.email.timeout_seconds
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = VIGIL.email.from_address
 
 LOGGING = {
     "version": 1,

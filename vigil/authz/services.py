@@ -280,3 +280,47 @@ def cameras_for(user: User | None, action: Action) -> QuerySet[Camera]:
         )
         grant_q = Q(pk__in=[g for g in grant_ids if g is not None])
     return qs.filter(role_q | grant_q).distinct()
+
+
+def authorize_many(
+    actor: Actor, action: Action, resources: list[FootageRange], *, purpose: str = ""
+) -> dict[int, Decision]:
+    """Decide a footage action for several cameras at once and audit it as ONE entry.
+
+    For pages that show footage-derived pictures of many cameras (a search of motion
+    events with thumbnails): the entry lists every camera and the time range, allowed
+    and refused, so the trail is complete without one entry per picture. Returns the
+    decision per camera id.
+    """
+    from vigil.audit.models import Outcome
+    from vigil.audit.services import record
+
+    decisions = {r.camera.pk: decide(actor.user, action, r) for r in resources}
+    if not resources:
+        return decisions
+    allowed = [r for r in resources if decisions[r.camera.pk].allowed]
+    refused = [r for r in resources if not decisions[r.camera.pk].allowed]
+    starts = [r.start for r in resources if r.start is not None]
+    ends = [r.end for r in resources if r.end is not None]
+    detail: dict[str, Any] = {
+        "cameras": sorted(r.camera.code for r in allowed),
+        "start": min(starts).isoformat() if starts else None,
+        "end": max(ends).isoformat() if ends else None,
+        "via": sorted({decisions[r.camera.pk].via for r in allowed}),
+    }
+    grants = sorted({d.grant_id for d in decisions.values() if d.grant_id is not None})
+    if grants:
+        detail["grants"] = grants
+    if refused:
+        detail["refused"] = sorted(r.camera.code for r in refused)
+        detail["reason"] = str(decisions[refused[0].camera.pk].reason)
+    if purpose:
+        detail["purpose"] = purpose
+    record(
+        actor,
+        action.value,
+        resources[0].camera if len(resources) == 1 else None,
+        outcome=Outcome.SUCCESS if allowed else Outcome.DENIED,
+        detail=detail,
+    )
+    return decisions

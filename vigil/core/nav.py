@@ -24,6 +24,9 @@ class NavItem:
     action: str | None  # an authz Action value, or None for any signed-in user
     order: int = 100
     section: str = "main"
+    # URL name of a small fragment (e.g. a count of open alerts) shown beside the entry
+    # and refreshed every few seconds with htmx.
+    badge_url_name: str = ""
 
 
 # Entries outside "main" are grouped in a menu per section, in this order.
@@ -66,8 +69,20 @@ def items_for(user: object) -> list[dict[str, str]]:
             url = reverse(item.url_name)
         except NoReverseMatch:
             continue
+        badge = ""
+        if item.badge_url_name:
+            try:
+                badge = reverse(item.badge_url_name)
+            except NoReverseMatch:
+                badge = ""
         out.append(
-            {"label": str(item.label), "url": url, "name": item.url_name, "section": item.section}
+            {
+                "label": str(item.label),
+                "url": url,
+                "name": item.url_name,
+                "section": item.section,
+                "badge": badge,
+            }
         )
     return out
 

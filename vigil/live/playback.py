@@ -6,7 +6,7 @@ complete ``moof``+``mdat`` fragments from the keyframe at or before the wanted t
 the player places each one on a single timeline whose 0 is the playback's start by
 setting the SourceBuffer's ``timestampOffset`` to the segment's offset (sent with the
 bytes), so gaps stay real holes and several cameras share one clock
-(docs/decisions/0008-live-relay-and-mse-playback.md).
+(docs/decisions/0011-live-relay-and-mse-playback.md).
 
 H.265 segments are transcoded to H.264 once, on demand, into a small size-capped cache
 (``[live] transcode_cache_mb``); at most ``max_playback_transcodes`` run at once.

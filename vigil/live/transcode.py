@@ -1,7 +1,7 @@
 """H.265 -> H.264 for the browser, with the ffmpeg CLI (libx264 ultrafast, zerolatency).
 
 Chromium cannot decode H.265, so an H.265 camera is shown through its H.264
-sub-stream or transcoded on demand (docs/decisions/0009-h265-in-the-browser.md):
+sub-stream or transcoded on demand (docs/decisions/0012-h265-in-the-browser.md):
 
 * :class:`TranscodeSource` (live): the camera's frames from a
   :class:`~vigil.live.relay.RtspSource` go to ``ffmpeg`` on stdin as an Annex-B byte

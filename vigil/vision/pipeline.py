@@ -79,11 +79,14 @@ class CameraAnalyser:
         *,
         bgr: U8 | None = None,
         bitrate_kbps: float | None = None,
+        keyframe: bool = False,
     ) -> FrameAnalysis:
         """Analyse one frame (luma, or BGR) at stream time ``ts`` in seconds.
 
         ``bgr`` (optional) is used for thumbnails and snapshots instead of the luma.
         ``bitrate_kbps`` is the stream's measured bitrate, for the quality sample.
+        ``keyframe``: the frame was decoded from a keyframe (the frozen-picture check
+        tolerates the re-coding of an unchanged picture across keyframes).
         """
         cfg = self.config
         luma = to_luma(frame)
@@ -97,7 +100,11 @@ class CameraAnalyser:
         if cfg.motion_enabled:
             motion = self.motion.detect(luma, ts, small=small)
             motion_events = self.tracker.update(motion, picture)
-        tamper_events = self.tamper.update(picture, ts, small=small) if cfg.tamper_enabled else []
+        tamper_events = (
+            self.tamper.update(picture, ts, small=small, keyframe=keyframe)
+            if cfg.tamper_enabled
+            else []
+        )
         quality = None
         if cfg.quality_interval > 0 and self.quality.due(ts):
             quality = self.quality.maybe_sample(picture, ts, bitrate_kbps)

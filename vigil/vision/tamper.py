@@ -101,6 +101,10 @@ class TamperConfig:
     dark_floor: float = 12.0  # mean below this is dark whatever the reference
     freeze_max_diff: float = 2.0
     freeze_mean_diff: float = 0.05
+    # a keyframe re-codes the same picture a little differently (measured on frozen
+    # input through x264 at 450 kbit/s: max <= 2, mean 0.04-0.4): across a keyframe
+    # only the max matters, or a frozen camera would never stay "frozen" for 5 s
+    freeze_keyframe_mean_diff: float = 0.6
     freeze_after: float = 5.0
     lost_after: float = 10.0
     # hysteresis
@@ -250,11 +254,14 @@ class TamperDetector:
             self._halvings = halvings_for(luma.shape[0], self.config.target_height)
         return halve(luma, self._halvings)
 
-    def update(self, frame: U8, ts: float, small: U8 | None = None) -> list[TamperEvent]:
+    def update(
+        self, frame: U8, ts: float, small: U8 | None = None, *, keyframe: bool = False
+    ) -> list[TamperEvent]:
         """Feed one frame (grey or BGR) at stream time ``ts``; returns raised/cleared events.
 
         ``small`` may pass the frame already halved to ~``target_height`` (shared with the
-        motion detector); it must be the same size for every call.
+        motion detector); it must be the same size for every call. ``keyframe`` says the
+        decoder produced it from a keyframe (see ``freeze_keyframe_mean_diff``).
         """
         cfg = self.config
         events: list[TamperEvent] = []
@@ -284,7 +291,7 @@ class TamperDetector:
         if lost is not None and lost.active:
             events.append(self._clear("video_lost", ts))
 
-        events.extend(self._check_frozen(frame, small, ts))
+        events.extend(self._check_frozen(frame, small, ts, keyframe))
 
         if self._next_check is None or ts >= self._next_check:
             self._next_check = ts + cfg.check_interval
@@ -370,7 +377,9 @@ class TamperDetector:
         self._none_since = None
         self._switch = None
 
-    def _check_frozen(self, frame: U8, small: U8, ts: float) -> list[TamperEvent]:
+    def _check_frozen(
+        self, frame: U8, small: U8, ts: float, keyframe: bool = False
+    ) -> list[TamperEvent]:
         cfg = self.config
         prev = self._prev_small
         self._prev_small = small
@@ -380,9 +389,9 @@ class TamperDetector:
             self._still_since = None
             return []
         max_diff = float(cv2.norm(small, prev, cv2.NORM_INF))
+        mean_limit = cfg.freeze_keyframe_mean_diff if keyframe else cfg.freeze_mean_diff
         still = max_diff <= cfg.freeze_max_diff and (
-            max_diff == 0.0
-            or cv2.norm(small, prev, cv2.NORM_L1) / small.size <= cfg.freeze_mean_diff
+            max_diff == 0.0 or cv2.norm(small, prev, cv2.NORM_L1) / small.size <= mean_limit
         )
         alert = self._alerts.get("frozen")
         active = alert is not None and alert.active

@@ -52,6 +52,9 @@ def demo_workers(opts: dict[str, Any]) -> list[Child]:
         workers.append(Child("recorders", ["record", "--all", "--demo-cameras", str(count)]))
     if "analyze" in available:
         workers.append(Child("analysis", ["analyze", "--demo-cameras", str(count)]))
+    if "alerts" in available:
+        # Escalation of unacknowledged alerts, e-mail and webhook delivery.
+        workers.append(Child("alerts", ["alerts", "dispatch", "--loop"]))
     if "retention" in available:
         # Retention sweep of every volume, hourly coverage and signed daily reports.
         workers.append(Child("retention", ["retention", "sweep", "--loop"]))
