@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -178,12 +179,28 @@ def demo_credentials(data_dir: Path) -> dict[str, dict[str, str]]:
     return creds
 
 
-def totp_now(secret_b32: str) -> str:
+_TOTP_STEP = 30
+_last_totp_step: dict[tuple[str, str], int] = {}
+
+
+def totp_now(secret_b32: str, *, once_per: tuple[str, str] | None = None) -> str:
+    """The current code. With `once_per` (server data dir, username), wait for the next
+    time step when this login already used the current one: the server refuses a
+    replayed code, as it should, so two sign-ins in one 30 s window need two steps."""
     import base64
 
-    from django_otp.oath import totp
+    from django_otp.oath import TOTP
 
-    return f"{totp(base64.b32decode(secret_b32)):06d}"
+    now = time.time()
+    if once_per is not None:
+        step = int(now // _TOTP_STEP)
+        if _last_totp_step.get(once_per) == step:
+            time.sleep((step + 1) * _TOTP_STEP - now + 0.2)
+            now = time.time()
+        _last_totp_step[once_per] = int(now // _TOTP_STEP)
+    generator = TOTP(base64.b32decode(secret_b32), step=_TOTP_STEP)
+    generator.time = int(now)
+    return f"{generator.token():06d}"
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -232,6 +249,9 @@ def browser_login(page, server: VigilServer, username: str) -> None:  # type: ig
     page.click("[data-testid=login-submit]")
     if "totp" in creds:
         page.wait_for_url("**/accounts/login/verify/")
-        page.fill("input[name=code]", totp_now(creds["totp"]))
+        page.fill(
+            "input[name=code]",
+            totp_now(creds["totp"], once_per=(str(server.data_dir), username)),
+        )
         page.click("[data-testid=otp-submit]")
     page.wait_for_url(server.url + "/")

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from vigil.accounts.actor import Actor
+from vigil.alerts.models import Alert
 from vigil.alerts.services import end_condition, raise_alert
 from vigil.analytics.models import (
     AnalysisStatus,
@@ -253,8 +254,19 @@ def motion_ended(camera: Camera, event_id: int | None, ev: vmotion.MotionEvent) 
 
 
 def tamper_raised(camera: Camera, alert: TamperAlert) -> tuple[int, bool]:
-    """Raise (or refresh) the camera's ``tamper_<cause>`` alert with its snapshots."""
+    """Raise (or refresh) the camera's ``tamper_<cause>`` alert with its snapshots.
+
+    A camera the recorder already reports offline (``camera_offline``) gets no second
+    alert for its lost video: the open one is refreshed instead."""
     cause = str(alert.cause)
+    if cause == "video_lost":
+        offline = (
+            Alert.objects.filter(camera=camera, cause="camera_offline")
+            .exclude(state=Alert.State.RESOLVED)
+            .first()
+        )
+        if offline is not None:
+            return offline.pk, False
     with translation.override(settings.LANGUAGE_CODE):
         label = str(TAMPER_LABELS.get(cause, cause))
         title = f"{camera.code} {camera.name}: {label}"

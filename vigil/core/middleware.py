@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, resolve_url
 from django.utils.translation import gettext as _
 
 AUTH_AT_KEY = "vigil_auth_at"
@@ -85,4 +85,24 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if request.user.is_authenticated if hasattr(request, "user") else False:
             response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class HtmxLoginRedirectMiddleware:
+    """An htmx request whose session has ended would get the sign-in page swapped into a
+    table or badge; send the whole page to sign-in instead (HX-Redirect)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.headers.get("HX-Request")
+            and response.status_code in (301, 302)
+            and response.get("Location", "").startswith(resolve_url(settings.LOGIN_URL))
+        ):
+            redirect_response = HttpResponse("")
+            redirect_response["HX-Redirect"] = response["Location"]
+            return redirect_response
         return response

@@ -279,7 +279,7 @@ class NodeProcess:
         now = time.time()
         for run in self.runs.values():
             if run.offline_since is not None and now - run.offline_since >= OFFLINE_ALERT_AFTER:
-                if not run.alerted:
+                if not run.alerted and not _video_lost_open(run.camera):
                     raise_alert(
                         cause="camera_offline",
                         severity="warning",
@@ -378,3 +378,14 @@ class NodeProcess:
             online=False
         )
         connection.close()
+
+
+def _video_lost_open(camera: Camera) -> bool:
+    """The analyser already reported this camera's video lost: one alert is enough."""
+    from vigil.alerts.models import Alert
+
+    return (
+        Alert.objects.filter(camera=camera, cause="tamper_video_lost")
+        .exclude(state=Alert.State.RESOLVED)
+        .exists()
+    )

@@ -104,3 +104,24 @@ def test_vietnamese_whatever_the_browser_language(login) -> None:  # type: ignor
     c = login("baove")
     page = c.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert 'lang="vi"' in page and "Đăng xuất" in page
+
+
+def test_one_translation_per_string_across_apps() -> None:
+    """Django merges every app's catalog; a string translated two ways would show either."""
+    import glob
+
+    import polib
+
+    seen: dict[str, dict[str, str]] = {}
+    for path in glob.glob("vigil/*/locale/vi/LC_MESSAGES/django.po"):
+        for entry in polib.pofile(path):
+            if entry.msgstr and not entry.msgid_plural:
+                seen.setdefault(entry.msgid, {})[path] = entry.msgstr
+    clashes = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
+    assert not clashes, clashes
+
+
+def test_htmx_poll_after_sign_out_redirects_the_page(client, demo_site) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/recording/status/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200
+    assert r["HX-Redirect"].startswith("/accounts/login/")
