@@ -204,9 +204,29 @@ def run_vigil(
     proc = subprocess.Popen(
         shlex.split(cmd), stdin=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parents[1]
     )
+    _wait_until_recording(proc)
     return measure(
         "vigil", procs=[proc], cameras=len(codes), warmup=warmup, seconds=seconds, outdir=outdir
     )
+
+
+def _wait_until_recording(proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Wait until the wrapper has set up its database and replaced itself with the
+    recorder (``vigil record``), so that the warm-up and the measured window cover the
+    recorder alone, not ``vigil init`` and the inventory import before it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the Vigil recorder exited early (code {proc.returncode})")
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            argv = []
+        if b"vigil_record.py" not in b" ".join(argv):
+            return
+        time.sleep(0.2)
+    raise SystemExit("the Vigil recorder did not start within 180 s")
 
 
 def fit86(points: dict[int, float]) -> float:

@@ -112,11 +112,12 @@ def test_one_translation_per_string_across_apps() -> None:
 
     import polib
 
-    seen: dict[str, dict[str, str]] = {}
+    seen: dict[tuple[str | None, str], dict[str, str]] = {}
     for path in glob.glob("vigil/*/locale/vi/LC_MESSAGES/django.po"):
         for entry in polib.pofile(path):
             if entry.msgstr and not entry.msgid_plural:
-                seen.setdefault(entry.msgid, {})[path] = entry.msgstr
+                # a context (pgettext) makes it another string
+                seen.setdefault((entry.msgctxt, entry.msgid), {})[path] = entry.msgstr
     clashes = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
     assert not clashes, clashes
 
