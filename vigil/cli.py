@@ -108,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vigil {__version__}")
         return 0
 
-    from django.core.management import execute_from_command_line, get_commands
+    from django.core.management import (
+        BaseCommand,
+        execute_from_command_line,
+        get_commands,
+        load_command_class,
+    )
 
     name, rest = args[0], args[1:]
     if name == "manage":
@@ -129,7 +134,14 @@ def main(argv: list[str] | None = None) -> int:
             2,
         )
     try:
-        execute_from_command_line(["vigil", target, *rest])
+        if name == "manage":
+            execute_from_command_line(["vigil", target, *rest])
+        else:
+            # run under its public name, so that --help and errors say `vigil check`,
+            # not the management command behind it (`vigil vigil_check`)
+            app = get_commands()[target]
+            command = app if isinstance(app, BaseCommand) else load_command_class(app, target)
+            command.run_from_argv(["vigil", name, *rest])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return code

@@ -17,6 +17,9 @@ log = logging.getLogger("vigil.alerts")
 
 
 class Command(BaseCommand):
+    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
+    # among them): ~50 MB and a slower start for a command that serves no page.
+    requires_system_checks: list[str] = []
     help = (
         "Alerts: 'dispatch' escalates unacknowledged alerts and delivers e-mails and "
         "webhooks (--loop keeps doing it); 'list' prints the unresolved alerts; "

@@ -12,6 +12,9 @@ from vigil.school.models import Recorder
 
 
 class Command(BaseCommand):
+    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
+    # among them): ~50 MB and a slower start for a command that serves no page.
+    requires_system_checks: list[str] = []
     help = (
         "Record the main stream of every in-service camera assigned to a recorder "
         "(one recorder node per process; several nodes may share one database)."

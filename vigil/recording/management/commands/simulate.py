@@ -19,6 +19,9 @@ from vigil.media.simulator.fixtures import (
 
 
 class Command(BaseCommand):
+    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
+    # among them): ~50 MB and a slower start for a command that serves no page.
+    requires_system_checks: list[str] = []
     help = (
         "Serve simulated cameras over a real RTSP server (GStreamer's gst-rtsp-server), looping "
         "real footage as camera-like main (1080p, ~2 Mbit/s) and sub (640x360) streams."

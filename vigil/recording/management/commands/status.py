@@ -14,6 +14,9 @@ from vigil.school.models import Camera
 
 
 class Command(BaseCommand):
+    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
+    # among them): ~50 MB and a slower start for a command that serves no page.
+    requires_system_checks: list[str] = []
     help = "Camera health: online/offline, fps, bitrate, last frame, reconnects, recorded today."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -33,6 +33,9 @@ def _day(text: str) -> date:
 
 
 class Command(BaseCommand):
+    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
+    # among them): ~50 MB and a slower start for a command that serves no page.
+    requires_system_checks: list[str] = []
     help = "Retention sweep, coverage records and signed reports, retention policy."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -35,6 +35,9 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
 
 
 class Command(BaseCommand):
+    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
+    # among them): ~50 MB and a slower start for a command that serves no page.
+    requires_system_checks: list[str] = []
     help = "Capacity plan (projected retention per camera and recorder) and volume status."
 
     def add_arguments(self, parser: CommandParser) -> None:
