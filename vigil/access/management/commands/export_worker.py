@@ -5,12 +5,13 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from vigil.access import worker
+from vigil.core.commands import PagelessCommand
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = (
         "Run footage extraction jobs (export jobs) into signed evidence packages; "
         "--once runs what is waiting and exits."

@@ -11,13 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from vigil.access import package as pkg
+from vigil.core.commands import PagelessCommand
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Verify a signed evidence package (.zip or directory): 'valid' or what was altered."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from vigil.accounts import services
 from vigil.accounts.actor import Actor
 from vigil.accounts.models import User
 from vigil.accounts.roles import Role
+from vigil.core.commands import PagelessCommand
 from vigil.school.validation import ValidationFailed
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Add, list and reset user accounts."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -6,20 +6,18 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import close_old_connections
 
 from vigil.alerts import notify
 from vigil.alerts.causes import cause_label
 from vigil.alerts.models import Alert
+from vigil.core.commands import PagelessCommand
 
 log = logging.getLogger("vigil.alerts")
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = (
         "Alerts: 'dispatch' escalates unacknowledged alerts and delivers e-mails and "
         "webhooks (--loop keeps doing it); 'list' prints the unresolved alerts; "

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from vigil.analytics.runtime import AnalysisNode
+from vigil.core.commands import PagelessCommand
 from vigil.school.models import Camera, Recorder
 
 
@@ -36,7 +37,7 @@ def parse_shard(value: str) -> tuple[int, int]:
     return index, count
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = (
         "Analyse the sub-stream of every in-service camera: motion events, tamper "
         "detection (covered, blurred, moved, dark, frozen, video lost) and image quality."

@@ -3,12 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from vigil.audit import services
+from vigil.core.commands import PagelessCommand
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Verify the audit chain: exits 0 when intact, non-zero naming the first broken entry."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from vigil.authz.docs import permissions_markdown
+from vigil.core.commands import PagelessCommand
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Print the permission matrix (docs/permissions.md is this output)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -3,14 +3,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from vigil.core.commands import PagelessCommand
 from vigil.school.models import School
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Print a demo user's current TOTP code. Refused outside the demo installation."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,17 +4,15 @@ import asyncio
 import logging
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from vigil.core.commands import PagelessCommand
 from vigil.recording.runtime import NodeProcess
 from vigil.recording.storage import VolumeMismatch
 from vigil.school.models import Recorder
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = (
         "Record the main stream of every in-service camera assigned to a recorder "
         "(one recorder node per process; several nodes may share one database)."

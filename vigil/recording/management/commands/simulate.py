@@ -5,8 +5,9 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from vigil.core.commands import PagelessCommand
 from vigil.media.simulator import CameraMount, Simulator, SimulatorError, gst_available
 from vigil.media.simulator.fixtures import (
     CAR_MAIN_AV,
@@ -18,10 +19,7 @@ from vigil.media.simulator.fixtures import (
 )
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = (
         "Serve simulated cameras over a real RTSP server (GStreamer's gst-rtsp-server), looping "
         "real footage as camera-like main (1080p, ~2 Mbit/s) and sub (640x360) streams."

@@ -3,20 +3,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.utils import timezone
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
 from vigil.authz.services import require
+from vigil.core.commands import PagelessCommand
 from vigil.recording.health import statuses
 from vigil.school.models import Camera
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = "Camera health: online/offline, fps, bitrate, last frame, reconnects, recorded today."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,16 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from vigil.accounts.actor import Actor
+from vigil.core.commands import PagelessCommand
 from vigil.recording.check import check_all
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = (
         "Prove that catalog rows and segment files agree: every row without a matching file "
         "(existence, size, and SHA-256 with --hash), every file without a row. --repair "

@@ -10,12 +10,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone, translation
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
 from vigil.authz.services import require
+from vigil.core.commands import PagelessCommand
 from vigil.retention import coverage, policy, reports, services
 from vigil.retention.management.commands.storage import table
 from vigil.retention.models import CameraPolicy, CoverageReport
@@ -32,10 +33,7 @@ def _day(text: str) -> date:
         raise CommandError(f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = "Retention sweep, coverage records and signed reports, retention policy."
 
     def add_arguments(self, parser: CommandParser) -> None:

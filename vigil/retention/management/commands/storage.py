@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone, translation
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
 from vigil.authz.services import require
+from vigil.core.commands import PagelessCommand
 from vigil.retention import capacity, planner
 from vigil.retention.volumes import capacities, free_space, state_of
 
@@ -34,10 +35,7 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
     return out
 
 
-class Command(BaseCommand):
-    # Django's system checks import every URLconf and view (OpenCV, PyAV and NumPy
-    # among them): ~50 MB and a slower start for a command that serves no page.
-    requires_system_checks: list[str] = []
+class Command(PagelessCommand):
     help = "Capacity plan (projected retention per camera and recorder) and volume status."
 
     def add_arguments(self, parser: CommandParser) -> None:

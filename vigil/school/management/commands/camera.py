@@ -3,17 +3,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from vigil.accounts.actor import Actor
 from vigil.authz.rules import Action
 from vigil.authz.services import require
+from vigil.core.commands import PagelessCommand
 from vigil.school import services
 from vigil.school.models import Camera
 from vigil.school.validation import ValidationFailed
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Add and list cameras."
 
     def add_arguments(self, parser: CommandParser) -> None:

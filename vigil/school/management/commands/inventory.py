@@ -4,13 +4,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from vigil.accounts.actor import Actor
+from vigil.core.commands import PagelessCommand
 from vigil.school import inventory
 
 
-class Command(BaseCommand):
+class Command(PagelessCommand):
     help = "Import or export the site inventory (CSV: cameras; YAML: the whole site)."
 
     def add_arguments(self, parser: CommandParser) -> None:
