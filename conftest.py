@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from vigil.media.simulator.fixtures import footage_dir
+
 ROOT = Path(__file__).resolve().parent
-
-
-def footage_dir() -> Path:
-    return Path(os.environ.get("VIGIL_FOOTAGE_DIR", ROOT.parent / "shared" / "footage"))
 
 
 @pytest.fixture(scope="session")

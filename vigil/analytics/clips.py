@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from vigil.media.codecs import VideoParams
+from vigil.media.codecs import VideoParams, split_annexb
 from vigil.vision.imageops import U8
 
 SUB_WIDTH, SUB_HEIGHT = 640, 360
@@ -32,22 +32,6 @@ class Sample:
     ts: float  # seconds from the clip start
     keyframe: bool
     params: VideoParams
-
-
-def split_nals(data: bytes) -> list[bytes]:
-    """NAL units of an Annex-B byte string (without start codes)."""
-    nals: list[bytes] = []
-    pos = data.find(b"\x00\x00\x01")
-    while pos >= 0:
-        start = pos + 3
-        nxt = data.find(b"\x00\x00\x01", start)
-        end = len(data) if nxt < 0 else nxt
-        while end > start and data[end - 1] == 0:
-            end -= 1
-        if end > start:
-            nals.append(data[start:end])
-        pos = nxt
-    return nals
 
 
 def to_sub(frame: U8) -> U8:
@@ -114,7 +98,7 @@ def samples(packets: Iterable[tuple[bytes, float, bool]]) -> Iterator[Sample]:
     params: VideoParams | None = None
     for data, ts, key in packets:
         parts: list[bytes] = []
-        for nal in split_nals(data):
+        for nal in split_annexb(data):
             kind = nal[0] & 0x1F
             if kind == 7:
                 sps = nal

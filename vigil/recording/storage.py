@@ -151,16 +151,17 @@ def delete_segments(
         return result
     for volume in {s.volume for s in rows}:
         ensure_marker(volume)
-    per_camera: dict[int, list[Segment]] = defaultdict(list)
-    for s in rows:
-        per_camera[s.camera_id].append(s)
     with transaction.atomic():
         # Another sweeper may have deleted some of these since they were chosen: act only
         # on the rows still present, locked for this transaction.
-        rows = list(Segment.objects.select_for_update().filter(pk__in=[s.pk for s in rows]))
+        rows = list(
+            Segment.objects.select_for_update()
+            .select_related("volume__recorder")
+            .filter(pk__in=[s.pk for s in rows])
+        )
         if not rows:
             return result
-        per_camera = defaultdict(list)
+        per_camera: dict[int, list[Segment]] = defaultdict(list)
         for s in rows:
             per_camera[s.camera_id].append(s)
         intents = DeletionIntent.objects.bulk_create(
@@ -176,7 +177,9 @@ def delete_segments(
             ("recording.segment", "", f"{len(rows)} segment(s)"),
             detail={
                 "reason": reason,
-                "volume": f"{rows[0].volume.recorder.code}:{rows[0].volume.label}",
+                "volume": ", ".join(
+                    sorted({f"{s.volume.recorder.code}:{s.volume.label}" for s in rows})
+                ),
                 "segments": len(rows),
                 "bytes": sum(s.size_bytes for s in rows),
                 "cameras": {

@@ -48,7 +48,7 @@ from django.utils.translation import gettext as _
 from vigil.accounts.actor import Actor
 from vigil.audit.services import record
 from vigil.recording.models import Segment
-from vigil.recording.storage import VolumeMismatch, delete_segments, ensure_marker, read_marker
+from vigil.recording.storage import VolumeMismatch, delete_segments, ensure_marker
 from vigil.retention import policy
 from vigil.retention.models import Hold, VolumeState
 from vigil.retention.volumes import (
@@ -357,12 +357,7 @@ def _refusal(volume: StorageVolume) -> str:
     if not Path(volume.path).is_dir():
         return "not mounted on this machine"
     try:
-        if read_marker(volume) is None and Segment.objects.filter(volume=volume).exists():
-            return (
-                f"{volume.path} has no Vigil volume marker but the catalog lists footage on it "
-                "(disk not mounted?): refusing to delete anything"
-            )
-        ensure_marker(volume)
+        ensure_marker(volume)  # refuses a missing marker where the catalog lists footage
     except VolumeMismatch as exc:
         return str(exc)
     return ""

@@ -8,14 +8,13 @@ The footage is read-only and never copied into the repository: it is found throu
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from vigil.media.simulator.fixtures import cache_dir as fixture_cache_dir
+from vigil.media.simulator.fixtures import footage_dir
 from vigil.vision.decode import probe
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: the sample videos (see the footage README)
 SAMPLE_VIDEOS: tuple[str, ...] = (
@@ -31,14 +30,8 @@ SAMPLE_VIDEOS: tuple[str, ...] = (
 )
 
 
-def footage_dir() -> Path:
-    env = os.environ.get("VIGIL_FOOTAGE_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "footage"
-
-
 def cache_dir() -> Path:
-    env = os.environ.get("VIGIL_CACHE_DIR")
-    path = Path(env) if env else REPO_ROOT / ".cache"
+    path = fixture_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

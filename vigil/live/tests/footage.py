@@ -16,46 +16,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vigil.media.clock import StreamClock
-from vigil.media.codecs import split_annexb
 from vigil.media.rtp import Frame, H264Depacketizer, H265Depacketizer
 from vigil.media.segment import FinishedSegment, SegmentWriter
 from vigil.media.simulator.fixtures import MAIN_H264, MAIN_H265, SUB_H264, build_fixture
+from vigil.media.tests.helpers import access_units
 
 FIXTURES = {"main-h264": MAIN_H264, "main-h265": MAIN_H265, "sub-h264": SUB_H264}
-
-
-def _access_units(data: bytes, codec: str) -> list[list[bytes]]:
-    aus: list[list[bytes]] = []
-    current: list[bytes] = []
-    pending: list[bytes] = []
-    for nal in split_annexb(data):
-        if codec == "h265":
-            t = (nal[0] >> 1) & 0x3F
-            vcl = t < 32
-            first = vcl and len(nal) > 2 and bool(nal[2] & 0x80)
-        else:
-            t = nal[0] & 0x1F
-            vcl = 1 <= t <= 5
-            first = vcl and len(nal) > 1 and bool(nal[1] & 0x80)
-        if not vcl:
-            pending.append(nal)
-            continue
-        if first and current:
-            aus.append(current)
-            current = []
-        current += pending
-        pending = []
-        current.append(nal)
-    if current:
-        aus.append(current)
-    return aus
 
 
 def frames(fixture: str, seconds: float) -> Iterator[Frame]:
     """``seconds`` of a looping fixture as engine frames (single-NAL RTP packets through
     the engine's depacketizer), ticks at 90 kHz from 0."""
     fx = build_fixture(FIXTURES[fixture])
-    aus = _access_units(fx.video.read_bytes(), fx.codec)
+    aus = access_units(fx.video.read_bytes(), fx.codec)
     step = round(90000 / fx.spec.fps)
     out: list[Frame] = []
     dp = (

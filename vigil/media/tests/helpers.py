@@ -36,11 +36,11 @@ def access_units(data: bytes, codec: str) -> list[list[bytes]]:
         if codec == "h265":
             t = (nal[0] >> 1) & 0x3F
             vcl = t < 32
-            first = vcl and bool(nal[2] & 0x80)
+            first = vcl and len(nal) > 2 and bool(nal[2] & 0x80)
         else:
             t = nal[0] & 0x1F
             vcl = 1 <= t <= 5
-            first = vcl and bool(nal[1] & 0x80)
+            first = vcl and len(nal) > 1 and bool(nal[1] & 0x80)
         if not vcl:
             pending.append(nal)
             continue

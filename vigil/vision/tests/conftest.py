@@ -8,8 +8,9 @@ from functools import cache
 import cv2
 import pytest
 
+from vigil.media.simulator.fixtures import footage_dir
 from vigil.vision.decode import DecodedFrame, probe, read_video
-from vigil.vision.footage import derive_substream, footage_dir, footage_path, have_ffmpeg
+from vigil.vision.footage import derive_substream, footage_path, have_ffmpeg
 
 cv2.setNumThreads(1)
 
