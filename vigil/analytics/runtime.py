@@ -88,15 +88,6 @@ PURGE_SECONDS = 3600.0
 STARTUP_GRACE = 60.0
 
 
-def state_dir() -> Path:
-    return Path(settings.PATHS.root) / "analytics" / "state"
-
-
-def view_path(code: str) -> Path:
-    """The camera's latest view (JPEG, grey), for drawing masks and zones."""
-    return state_dir() / f"{code}.jpg"
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -219,13 +210,13 @@ class Worker(threading.Thread):
         run.last_frame_utc = ts
         view = run.pipeline.take_view()
         if view is not None:
-            self.node.write_file(view_path(run.code), encode_jpeg(view, 70, max_width=640))
+            self.node.write_file(services.view_path(run.code), encode_jpeg(view, 70, max_width=640))
         if not out.empty:
             self.node.sink(run, out)
 
     def _save(self, run: CameraRun) -> None:
         try:
-            _atomic_write(state_dir() / f"{run.code}.npz", run.pipeline.save_state())
+            _atomic_write(services.state_dir() / f"{run.code}.npz", run.pipeline.save_state())
         except OSError as exc:
             log.error("camera %s: cannot save analysis state: %s", run.code, exc)
 
@@ -301,7 +292,7 @@ class AnalysisNode:
             )
             log.warning("camera %s has no sub-stream: analysing main-stream keyframes", camera.code)
         state = None
-        path = state_dir() / f"{camera.code}.npz"
+        path = services.state_dir() / f"{camera.code}.npz"
         with contextlib.suppress(OSError):
             state = path.read_bytes()
         try:

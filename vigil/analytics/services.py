@@ -554,6 +554,28 @@ def thumbnail_token(user: User, event: MotionEvent) -> str:
     return signing.dumps({"u": user.pk, "e": event.pk}, salt=THUMB_SALT, compress=True)
 
 
+def state_dir() -> Path:
+    """What `vigil analyze` keeps per camera (reference view, latest view)."""
+    return Path(settings.PATHS.root) / "analytics" / "state"
+
+
+def view_path(code: str) -> Path:
+    """The camera's latest view (JPEG, grey), for drawing masks and zones."""
+    return state_dir() / f"{code}.jpg"
+
+
+def latest_view(actor: Actor, camera: Camera) -> bytes | None:
+    """The camera's latest analysed view (JPEG, for drawing masks and zones), None when
+    there is none yet. Managing the camera is not enough: it is a live picture, so it is
+    decided and audited as a live view too."""
+    require(actor, Action.SITE_MANAGE, camera)
+    require(actor, Action.LIVE_VIEW, camera)
+    try:
+        return view_path(camera.code).read_bytes()
+    except OSError:
+        return None
+
+
 def thumbnail_for(user: User | None, token: str) -> bytes | None:
     """The thumbnail of a token issued to ``user`` by an audited search, if it may still
     be seen (the decision is checked again, without a second audit entry)."""

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_POST
 
 from vigil.accounts.actor import Actor
 from vigil.analytics import services
-from vigil.analytics.runtime import view_path
 from vigil.authz.rules import Action
 from vigil.authz.services import cameras_for, require
 from vigil.school.models import Area, Camera
@@ -166,14 +165,9 @@ def accept_view(request: HttpRequest, code: str) -> HttpResponse:
 def camera_view(request: HttpRequest, code: str) -> HttpResponse:
     """The camera's latest view (for drawing masks and zones): a live picture, so it is
     a live view, decided and audited as one."""
-    camera = _camera(code)
-    actor = Actor.from_request(request)
-    require(actor, Action.SITE_MANAGE, camera)
-    require(actor, Action.LIVE_VIEW, camera)
-    try:
-        data = view_path(camera.code).read_bytes()
-    except OSError as exc:
-        raise Http404 from exc
+    data = services.latest_view(Actor.from_request(request), _camera(code))
+    if data is None:
+        raise Http404
     resp = HttpResponse(data, content_type="image/jpeg")
     resp["Cache-Control"] = "private, no-store"
     return resp

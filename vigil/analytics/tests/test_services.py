@@ -253,3 +253,29 @@ def test_purge_forgets_old_motion_and_thumbnails(demo_site) -> None:  # type: ig
     assert out["motion_events"] == 1 and out["thumbnail_days"] >= 1
     assert not MotionEvent.objects.filter(pk=old.pk).exists()
     assert not services.thumb_path(old).exists() and services.thumb_path(new).exists()
+
+
+def test_the_latest_view_is_a_live_view_for_those_who_manage_the_camera(demo_site, users) -> None:  # type: ignore[no-untyped-def]
+    from vigil.authz.rules import Action
+    from vigil.authz.services import can
+
+    cam = Camera.objects.get(code="CAM-001")
+    path = services.view_path(cam.code)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8view\xff\xd9")
+    manager = next(
+        u
+        for u in users.values()
+        if can(u, Action.SITE_MANAGE, cam) and can(u, Action.LIVE_VIEW, cam)
+    )
+    seq = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    try:
+        assert services.latest_view(Actor(manager), cam) == b"\xff\xd8view\xff\xd9"
+        live = AuditEntry.objects.filter(seq__gt=seq, action=Action.LIVE_VIEW.value)
+        assert live.filter(outcome="success").count() == 1
+        with pytest.raises(AccessDenied):
+            services.latest_view(Actor(users["giaovien"]), cam)
+        path.unlink()
+        assert services.latest_view(Actor(manager), cam) is None
+    finally:
+        path.unlink(missing_ok=True)
