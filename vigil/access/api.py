@@ -198,16 +198,12 @@ def detail(request: HttpRequest, pk: int) -> dict[str, Any]:
 
 @router.post("/{int:pk}/approve")
 def approve(request: HttpRequest, pk: int, payload: ApproveIn) -> dict[str, Any]:
-    req = _visible(request, pk)
-    extractor = (
-        User.objects.filter(username=payload.extractor).first() if payload.extractor else None
-    )
     req = services.approve(
         _actor(request),
-        req,
+        _visible(request, pk),
         reason=payload.note,
         grant_days=payload.grant_days,
-        extractor=extractor,
+        extractor=payload.extractor or None,  # an unknown name is refused, not replaced
         redact=payload.redact,
         redact_persons=payload.redact_persons,
         watermark=payload.watermark,

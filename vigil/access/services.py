@@ -302,7 +302,7 @@ def approve(
     *,
     reason: str = "",
     grant_days: int | None = None,
-    extractor: User | None = None,
+    extractor: User | str | None = None,
     redact: bool | None = None,
     redact_persons: bool | None = None,
     watermark: bool | None = None,
@@ -310,10 +310,18 @@ def approve(
     """Approve. The first approval settles the grant's validity, the IT staff member who
     extracts a copy and the redaction; a second approval (when needed) confirms them.
     The approval that completes the count creates the grants (and, for an investigation,
-    the evidence hold)."""
+    the evidence hold).
+
+    ``extractor`` is a user or a user name; an unknown name is refused, never replaced
+    by the default IT staff member (only no choice at all falls back to the default)."""
     cfg = _cfg()
     # Asked before the transaction: a refusal's audit entry must not roll back with it.
     authority = _authority(actor, require(actor, Action.REQUEST_DECIDE))
+    if isinstance(extractor, str):
+        name = extractor.strip()
+        extractor = User.objects.filter(username=name).first() if name else None
+        if name and extractor is None:
+            raise _invalid("extractor", _("there is no user named %(name)s") % {"name": name})
     with transaction.atomic():
         req = FootageRequest.objects.select_for_update().get(pk=req.pk)
         _decidable(authority, req)

@@ -416,7 +416,6 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, form.errors.as_text())
         return _back(req)
     d = form.cleaned_data
-    extractor = User.objects.filter(username=d.get("extractor") or "").first()
     first = not req.decisions.exists()
     try:
         req = services.approve(
@@ -424,7 +423,7 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
             req,
             reason=d["note"],
             grant_days=d["grant_days"] if first else None,
-            extractor=extractor if first else None,
+            extractor=(d.get("extractor") or None) if first else None,
             redact=d["redact"] if first and req.form == RequestForm.COPY else None,
             redact_persons=d["redact_persons"] if first else None,
             watermark=d["watermark"] if first else None,

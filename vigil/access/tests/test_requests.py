@@ -177,6 +177,20 @@ def test_copy_for_a_parent_needs_two_different_board_members(users) -> None:  # 
     assert decide(users["admin"], Action.EXPORT, inside).allowed
 
 
+def test_an_unknown_extractor_is_refused_not_replaced_by_the_default(users) -> None:  # type: ignore[no-untyped-def]
+    req = file(users)
+    with pytest.raises(ValidationFailed, match="no user named nobody") as exc:
+        services.approve(as_(users, "hieutruong"), req, extractor="nobody")
+    assert [e.field for e in exc.value.errors] == ["extractor"]
+    req = FootageRequest.objects.get(pk=req.pk)
+    assert req.status == RequestStatus.SUBMITTED and req.extractor is None
+    assert not req.decisions.exists()
+    with pytest.raises(ValidationFailed, match="IT staff"):  # known, but not IT staff
+        services.approve(as_(users, "hieutruong"), req, extractor="giaovien")
+    req = services.approve(as_(users, "hieutruong"), req, extractor="admin")
+    assert req.extractor == users["admin"]
+
+
 def test_no_one_decides_their_own_request(users) -> None:  # type: ignore[no-untyped-def]
     req = file(users, who="phohieutruong", kind="investigation", form="view")
     with pytest.raises(ValidationFailed, match="own request"):
