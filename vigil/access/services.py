@@ -57,7 +57,6 @@ from vigil.authz.rules import Action
 from vigil.authz.services import (
     AccessDenied,
     FootageRange,
-    active_delegation,
     can,
     decide,
     require,
@@ -277,8 +276,12 @@ def _authority(actor: Actor, decision: AuthzDecision) -> Authority:
     assert actor.user is not None
     on_behalf: User | None = None
     if decision.via == "delegation":
-        delegation = active_delegation(actor.user)
-        on_behalf = delegation.delegator if delegation else None
+        # The delegation the permission service allowed this under, not one looked up
+        # again: it may have ended in between, and the decision and its record must agree.
+        delegation = Delegation.objects.select_related("delegator").get(
+            pk=decision.detail["delegation"]
+        )
+        on_behalf = delegation.delegator
     return Authority(actor.user, on_behalf)
 
 

@@ -325,6 +325,18 @@ def test_a_delegate_and_the_principal_are_one_authority(users) -> None:  # type:
     assert services.approve(as_(users, "phohieutruong"), req).status == RequestStatus.APPROVED
 
 
+def test_the_authority_is_the_delegation_that_allowed_the_decision(users) -> None:  # type: ignore[no-untyped-def]
+    until = timezone.now() + timedelta(days=3)
+    d = services.delegate(as_(users, "hieutruong"), users["totruongbv"], until, "công tác")
+    actor = as_(users, "totruongbv")
+    decision = decide(users["totruongbv"], Action.REQUEST_DECIDE)
+    assert decision.via == "delegation"
+    services.end_delegation(as_(users, "hieutruong"), d, "đã về")  # ends in between
+    authority = services._authority(actor, decision)
+    assert authority.on_behalf_of == users["hieutruong"]
+    assert authority.key == users["hieutruong"].pk
+
+
 def test_a_delegation_expires_and_dies_with_its_author(users) -> None:  # type: ignore[no-untyped-def]
     until = timezone.now() + timedelta(days=3)
     d = services.delegate(as_(users, "hieutruong"), users["totruongbv"], until, "công tác")
