@@ -92,6 +92,16 @@ def _invalid(field: str, reason: str) -> ValidationFailed:
     return ValidationFailed([FieldError(field, reason)])
 
 
+def _refused(
+    actor: Actor, action: str, obj: Any, reason: str, detail: dict[str, Any] | None = None
+) -> AccessDenied:
+    """Audit a refusal the permission matrix cannot express (who started a job, whose
+    request it is) in its own transaction, and return the error to raise."""
+    with transaction.atomic():
+        record(actor, action, obj, outcome="denied", detail={**(detail or {}), "reason": reason})
+    return AccessDenied(AuthzDecision(False, reason, via="none"))
+
+
 def kinds_for_role(role: str) -> tuple[str, ...]:
     return KINDS_FOR_ROLE.get(role, INTERNAL_KINDS)
 
@@ -491,8 +501,12 @@ def refuse(actor: Actor, req: FootageRequest, reason: str) -> FootageRequest:
 def withdraw(actor: Actor, req: FootageRequest) -> FootageRequest:
     """The requester withdraws: an open request closes, an approved one's grants end."""
     if actor.user is None or actor.user.pk not in (req.requester_id, req.filed_by_id):
-        raise AccessDenied(
-            AuthzDecision(False, _("Only the requester may withdraw a request."), via="none")
+        raise _refused(
+            actor,
+            "request.withdraw",
+            req,
+            _("Only the requester may withdraw a request."),
+            {"number": req.number},
         )
     with transaction.atomic():
         req = FootageRequest.objects.select_for_update().get(pk=req.pk)
@@ -675,8 +689,12 @@ def cancel_export(actor: Actor, job: ExportJob) -> ExportJob:
     """Stop a queued or running job (the worker notices at its next progress step)."""
     user = actor.user
     if user is None or not (user.pk == job.created_by_id or can(user, Action.GRANT_REVOKE)):
-        raise AccessDenied(
-            AuthzDecision(False, _("Only who started it or the board may stop it."), via="none")
+        raise _refused(
+            actor,
+            "export.cancel",
+            job,
+            _("Only who started it or the board may stop it."),
+            {"request": job.request.number},
         )
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().get(pk=job.pk)
@@ -772,10 +790,6 @@ class Download:
         return pkg.zip_stream(self.root, self.package.name, self.names)
 
 
-def _denied(reason: str) -> AccessDenied:
-    return AccessDenied(AuthzDecision(False, reason, via="none"))
-
-
 def _link_problem(actor: Actor, link: DownloadLink | None, now: datetime) -> str:
     if link is None:
         return _("This download link is not valid.")
@@ -789,15 +803,8 @@ def _link_problem(actor: Actor, link: DownloadLink | None, now: datetime) -> str
 
 
 def _refuse_download(actor: Actor, link: DownloadLink | None, reason: str) -> AccessDenied:
-    with transaction.atomic():
-        record(
-            actor,
-            "package.download",
-            link.package if link else None,
-            outcome="denied",
-            detail={"link": link.pk if link else None, "reason": reason},
-        )
-    return _denied(reason)
+    package = link.package if link else None
+    return _refused(actor, "package.download", package, reason, {"link": link.pk if link else None})
 
 
 def open_download(actor: Actor, token: str) -> Download:

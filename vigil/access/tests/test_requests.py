@@ -269,6 +269,9 @@ def test_withdrawal_ends_the_grants(users) -> None:  # type: ignore[no-untyped-d
     assert decide(users["totruongmg"], Action.PLAYBACK, inside).allowed
     with pytest.raises(AccessDenied):
         services.withdraw(as_(users, "phuhuynh"), req)
+    refusal = AuditEntry.objects.get(action="request.withdraw", outcome="denied")
+    assert refusal.actor_username == "phuhuynh" and refusal.detail["number"] == req.number
+    assert FootageRequest.objects.get(pk=req.pk).status == RequestStatus.APPROVED
     services.withdraw(as_(users, "totruongmg"), req)
     assert not decide(users["totruongmg"], Action.PLAYBACK, inside).allowed
 
