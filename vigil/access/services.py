@@ -12,6 +12,7 @@ The API the pages, the JSON API and the commands call:
     create_export(actor, req, options) / retry_export(actor, job) / cancel_export(actor, job)
     create_download_link(actor, package) -> (DownloadLink, token)
     open_download(actor, token) -> Download            (appends to the custody log)
+    open_package_media(actor, session, package, name) -> PackageMedia | None
     verify_on_site(path_or_package) -> package.Report
 """
 
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,6 +59,7 @@ from vigil.authz.rules import Action
 from vigil.authz.services import (
     AccessDenied,
     FootageRange,
+    authorize,
     can,
     decide,
     require,
@@ -715,25 +718,74 @@ def package_dir(package: Package) -> Path:
     return Path(settings.PATHS.exports) / package.name
 
 
-def package_ranges(package: Package) -> list[FootageRange]:
-    """The footage a package holds, per camera (from its signed manifest)."""
+def _package_clips(package: Package) -> dict[str, FootageRange]:
+    """The clips of a package (their file in the package, ``data/...``) and the footage
+    each holds, from its signed manifest. Only cameras of the package's request count:
+    a clip naming any other camera is not footage this package may serve."""
     import json
 
     manifest = json.loads(package.manifest)
     cams = {c.code: c for c in package.request.cameras.all()}
-    out = []
+    out: dict[str, FootageRange] = {}
     for clip in manifest.get("clips", []):
         camera = cams.get(clip["camera"])
         if camera is None:
             continue
-        out.append(
-            FootageRange(
-                camera,
-                datetime.fromisoformat(clip["start_utc"]),
-                datetime.fromisoformat(clip["end_utc"]),
-            )
+        out[clip["file"]] = FootageRange(
+            camera,
+            datetime.fromisoformat(clip["start_utc"]),
+            datetime.fromisoformat(clip["end_utc"]),
         )
     return out
+
+
+def package_ranges(package: Package) -> list[FootageRange]:
+    """The footage a package holds, per camera (from its signed manifest)."""
+    return list(_package_clips(package).values())
+
+
+# A player fetches a clip in many range requests: the first of a session (and again
+# after this many seconds) is audited, the others only decided; a refusal always is.
+AUDIT_MEDIA_AGAIN = 600.0
+
+
+@dataclass(frozen=True)
+class PackageMedia:
+    """A clip of a package the actor may play now: the file to stream and its size."""
+
+    path: Path
+    size: int
+
+
+def open_package_media(
+    actor: Actor, session: MutableMapping[str, Any], package: Package, name: str
+) -> PackageMedia | None:
+    """Open the clip ``data/<name>`` of a package to play inline (the package media URL).
+
+    None when the package holds no such clip (of a camera of its request, on disk).
+    Playback is asked of the permission service on every call; ``session`` (the
+    caller's session) remembers when it was last audited, so that the many range
+    requests of one player are audited once per AUDIT_MEDIA_AGAIN. Refusals are always
+    audited and raise AccessDenied."""
+    rng = _package_clips(package).get(f"data/{name}")
+    path = package_dir(package) / "data" / name
+    if rng is None or not path.is_file():
+        return None
+    seen_key = f"access.media.{package.pk}.{name}"
+    seen = session.get(seen_key)
+    audited = seen is not None and time.time() - float(seen) < AUDIT_MEDIA_AGAIN
+    decision = (
+        decide(actor.user, Action.PLAYBACK, rng)
+        if audited
+        else authorize(actor, Action.PLAYBACK, rng)
+    )
+    if not decision.allowed:
+        if audited:
+            decision = authorize(actor, Action.PLAYBACK, rng)  # audit the refusal
+        raise AccessDenied(decision)
+    if not audited:
+        session[seen_key] = time.time()
+    return PackageMedia(path, path.stat().st_size)
 
 
 def may_download(user: User, package: Package) -> bool:

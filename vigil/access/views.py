@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -47,7 +45,7 @@ from vigil.accounts.models import User
 from vigil.accounts.roles import Role
 from vigil.authz.models import Delegation, Grant
 from vigil.authz.rules import Action
-from vigil.authz.services import FootageRange, authorize, can, decide, require
+from vigil.authz.services import FootageRange, can, decide, require
 from vigil.school.models import Camera, Department
 from vigil.school.validation import ValidationFailed
 
@@ -573,7 +571,6 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-AUDIT_AGAIN = 600.0  # seconds
 
 
 def _file_part(path: Path, start: int, length: int) -> Iterator[bytes]:
@@ -590,44 +587,15 @@ def _file_part(path: Path, start: int, length: int) -> Iterator[bytes]:
 
 @login_required
 def package_media(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
-    """A clip of a package, inline (with HTTP ranges) for those who may play it back.
-    Every request asks the permission service; the first is audited."""
+    """A clip of a package, inline (with HTTP ranges) for those who may play it back
+    (``services.open_package_media`` decides and audits)."""
     package = _package_or_404(request, pk)
-    import json
-
-    clip = next(
-        (c for c in json.loads(package.manifest).get("clips", []) if c["file"] == f"data/{name}"),
-        None,
-    )
-    path = services.package_dir(package) / "data" / name
-    if clip is None or not path.is_file():
+    media = services.open_package_media(Actor.from_request(request), request.session, package, name)
+    if media is None:
         raise Http404
-    camera = get_object_or_404(Camera, code=clip["camera"])
-    from datetime import datetime
-
-    rng = FootageRange(
-        camera, datetime.fromisoformat(clip["start_utc"]), datetime.fromisoformat(clip["end_utc"])
-    )
+    size = media.size
     header = request.headers.get("Range", "")
     match = _RANGE.match(header.strip()) if header else None
-    # A player fetches a clip in many range requests: the first of a session (and again
-    # every AUDIT_AGAIN) is audited, the others only decided; a refusal always is.
-    seen_key = f"access.media.{package.pk}.{name}"
-    seen = request.session.get(seen_key)
-    audited = seen is not None and time.time() - float(seen) < AUDIT_AGAIN
-    actor = Actor.from_request(request)
-    decision = (
-        decide(_user(request), Action.PLAYBACK, rng)
-        if audited
-        else authorize(actor, Action.PLAYBACK, rng)
-    )
-    if not decision.allowed:
-        if audited:
-            authorize(actor, Action.PLAYBACK, rng)  # audit the refusal
-        raise PermissionDenied(decision.reason)
-    if not audited:
-        request.session[seen_key] = time.time()
-    size = path.stat().st_size
     start, end = 0, size - 1
     status = 200
     response: HttpResponseBase
@@ -644,7 +612,7 @@ def package_media(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
             return response
         status = 206
     response = StreamingHttpResponse(
-        _file_part(path, start, end - start + 1), content_type="video/mp4", status=status
+        _file_part(media.path, start, end - start + 1), content_type="video/mp4", status=status
     )
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"

@@ -278,3 +278,23 @@ def test_the_package_media_url_serves_ranges_and_audits_each_session(login, expo
     staff = login("giaovien", Client())  # may download the package, not play it here
     assert staff.get(url, HTTP_RANGE="bytes=5-").status_code == 403
     assert AuditEntry.objects.filter(action="footage.playback", outcome="denied").count() == 1
+
+
+def test_the_package_media_url_serves_only_cameras_of_the_request(login, exported) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    package = exported()
+    manifest = json.loads(package.manifest)
+    clip = manifest["clips"][0]
+    name = clip["file"].removeprefix("data/")
+    url = f"/requests/packages/{package.pk}/media/{name}"
+    board = login("hieutruong", Client())  # may play back every camera
+    assert board.get(url).status_code == 200
+    assert clip["camera"] == "CAM-010"
+    clip["camera"] = "CAM-011"  # a camera the request never asked for
+    package.manifest = json.dumps(manifest)
+    package.save(update_fields=["manifest"])
+    plays = AuditEntry.objects.filter(action="footage.playback").count()
+    assert board.get(url).status_code == 404
+    assert board.get(f"/requests/packages/{package.pk}/media/nope.mp4").status_code == 404
+    assert AuditEntry.objects.filter(action="footage.playback").count() == plays
