@@ -7,6 +7,9 @@ The API the pages, the JSON API and the commands call:
     file_request(actor, **fields) -> FootageRequest
     approve(actor, req, **settings) / refuse(actor, req, reason) -> FootageRequest
     withdraw(actor, req) -> FootageRequest
+    list_requests(actor, state=, kind=) -> QuerySet   (what the actor may list)
+    may_decide / may_withdraw / may_export(user, req), may_verify(user) -> bool
+                                                      (for showing forms; each change asks again)
     revoke_grant(actor, grant, reason) -> Grant
     delegate(actor, delegate, until, reason) / end_delegation(actor, d, reason)
     create_export(actor, req, options) / retry_export(actor, job) / cancel_export(actor, job)
@@ -14,6 +17,7 @@ The API the pages, the JSON API and the commands call:
     open_download(actor, token) -> Download            (appends to the custody log)
     open_package_media(actor, session, package, name) -> PackageMedia | None
     verify_on_site(path_or_package) -> package.Report
+    verify_package(actor, package) -> package.Report   (the site's own copy; board, IT)
 """
 
 from __future__ import annotations
@@ -265,6 +269,23 @@ def can_view(user: User, req: FootageRequest) -> bool:
     return visible_requests(user).filter(pk=req.pk).exists()
 
 
+def list_requests(actor: Actor, *, state: str = "all", kind: str = "") -> QuerySet[FootageRequest]:
+    """The requests the actor may list: all of them for those who receive requests, their
+    own (or those they extract) for those who may file. ``state`` is "open" (still to be
+    decided), "all" or a status; ``kind`` a kind of request or empty for every kind."""
+    if actor.user is None or not can(actor.user, Action.REQUEST_VIEW_ALL):
+        require(actor, Action.REQUEST_FILE)
+    assert actor.user is not None
+    qs = visible_requests(actor.user)
+    if state == "open":
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    elif state in RequestStatus.values:
+        qs = qs.filter(status=state)
+    if kind in RequestKind.values:
+        qs = qs.filter(kind=kind)
+    return qs
+
+
 def request_grants(req: FootageRequest) -> QuerySet[Grant]:
     return Grant.objects.filter(source=req.grant_source).select_related("grantee")
 
@@ -287,6 +308,10 @@ class Authority:
 
 def _authority(actor: Actor, decision: AuthzDecision) -> Authority:
     assert actor.user is not None
+    return _authority_of(actor.user, decision)
+
+
+def _authority_of(user: User, decision: AuthzDecision) -> Authority:
     on_behalf: User | None = None
     if decision.via == "delegation":
         # The delegation the permission service allowed this under, not one looked up
@@ -295,7 +320,7 @@ def _authority(actor: Actor, decision: AuthzDecision) -> Authority:
             pk=decision.detail["delegation"]
         )
         on_behalf = delegation.delegator
-    return Authority(actor.user, on_behalf)
+    return Authority(user, on_behalf)
 
 
 def _decidable(authority: Authority, req: FootageRequest) -> Authority:
@@ -310,6 +335,19 @@ def _decidable(authority: Authority, req: FootageRequest) -> Authority:
     if any((d.on_behalf_of_id or d.decided_by_id) == authority.key for d in earlier):
         raise _invalid("decided_by", _("this request was already approved with the same authority"))
     return authority
+
+
+def may_decide(user: User, req: FootageRequest) -> bool:
+    """For showing the decision forms: the same rules ``approve`` and ``refuse`` apply
+    (which ask the permission service again)."""
+    decision = decide(user, Action.REQUEST_DECIDE)
+    if not decision.allowed:
+        return False
+    try:
+        _decidable(_authority_of(user, decision), req)
+    except ValidationFailed:
+        return False
+    return True
 
 
 def approve(
@@ -501,9 +539,21 @@ def refuse(actor: Actor, req: FootageRequest, reason: str) -> FootageRequest:
     return req
 
 
+WITHDRAWABLE = (*OPEN_STATUSES, RequestStatus.APPROVED)
+
+
+def _is_requester(user: User | None, req: FootageRequest) -> bool:
+    return user is not None and user.pk in (req.requester_id, req.filed_by_id)
+
+
+def may_withdraw(user: User, req: FootageRequest) -> bool:
+    """For showing the button; ``withdraw`` checks again."""
+    return _is_requester(user, req) and req.status in WITHDRAWABLE
+
+
 def withdraw(actor: Actor, req: FootageRequest) -> FootageRequest:
     """The requester withdraws: an open request closes, an approved one's grants end."""
-    if actor.user is None or actor.user.pk not in (req.requester_id, req.filed_by_id):
+    if not _is_requester(actor.user, req):
         raise _refused(
             actor,
             "request.withdraw",
@@ -513,7 +563,7 @@ def withdraw(actor: Actor, req: FootageRequest) -> FootageRequest:
         )
     with transaction.atomic():
         req = FootageRequest.objects.select_for_update().get(pk=req.pk)
-        if req.status not in (*OPEN_STATUSES, RequestStatus.APPROVED):
+        if req.status not in WITHDRAWABLE:
             raise _invalid("status", _("this request can no longer be withdrawn"))
         now = timezone.now()
         revoked = []
@@ -634,6 +684,20 @@ def export_grant(actor: Actor, req: FootageRequest) -> Grant:
     return grant
 
 
+def _exportable(req: FootageRequest) -> bool:
+    return req.status == RequestStatus.APPROVED and req.form == RequestForm.COPY
+
+
+def may_export(user: User, req: FootageRequest) -> bool:
+    """For showing the extraction form; ``create_export`` asks again (and audits)."""
+    ranges = _ranges(req)
+    return (
+        _exportable(req)
+        and bool(ranges)
+        and all(decide(user, Action.EXPORT, r).allowed for r in ranges)
+    )
+
+
 def create_export(
     actor: Actor, req: FootageRequest, *, keep: list[list[float]] | None = None
 ) -> ExportJob:
@@ -641,7 +705,7 @@ def create_export(
     # The permission first (audited per camera, before the transaction): an unapproved
     # request has no grant, and the attempt is on record.
     grant = export_grant(actor, req)
-    if req.status != RequestStatus.APPROVED or req.form != RequestForm.COPY:
+    if not _exportable(req):
         raise _invalid("request", _("only an approved request for a copy is extracted"))
     keep = [list(map(float, k)) for k in (keep or [])][:8]
     if any(len(k) != 3 or not (0 <= k[1] <= 1 and 0 <= k[2] <= 1 and k[0] >= 0) for k in keep):
@@ -961,8 +1025,15 @@ def verify_on_site(path: Path) -> pkg.Report:
     return pkg.verify(path, site_record(package, exact=exact))
 
 
+def may_verify(user: User) -> bool:
+    """For showing the check of the site's packages; ``verify_package`` asks again."""
+    return can(user, Action.REQUEST_VIEW_ALL)
+
+
 def verify_package(actor: Actor, package: Package) -> pkg.Report:
-    """Verify the site's own copy of a package (its directory) and audit the check."""
+    """Verify the site's own copy of a package (its directory) and audit the check (for
+    those who see every request: the board and IT)."""
+    require(actor, Action.REQUEST_VIEW_ALL)
     report = pkg.verify(package_dir(package), site_record(package, exact=True))
     with transaction.atomic():
         record(

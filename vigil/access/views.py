@@ -45,7 +45,7 @@ from vigil.accounts.models import User
 from vigil.accounts.roles import Role
 from vigil.authz.models import Delegation, Grant
 from vigil.authz.rules import Action
-from vigil.authz.services import FootageRange, can, decide, require
+from vigil.authz.services import can, require
 from vigil.school.models import Camera, Department
 from vigil.school.validation import ValidationFailed
 
@@ -86,17 +86,9 @@ def _visible_or_404(request: HttpRequest, pk: int) -> FootageRequest:
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    if not can(user, Action.REQUEST_VIEW_ALL):
-        require(Actor.from_request(request), Action.REQUEST_FILE)
-    qs = services.visible_requests(user)
     state = request.GET.get("state", "open")
-    if state == "open":
-        qs = qs.filter(status__in=(RequestStatus.SUBMITTED, RequestStatus.PARTLY_APPROVED))
-    elif state in RequestStatus.values:
-        qs = qs.filter(status=state)
     kind = request.GET.get("kind", "")
-    if kind in RequestKind.values:
-        qs = qs.filter(kind=kind)
+    qs = services.list_requests(Actor.from_request(request), state=state, kind=kind)
     now = timezone.now()
     rows = [{"req": r, **_deadline_states(r, now)} for r in qs[:300]]
     return render(
@@ -321,9 +313,6 @@ def _grant_rows(req: FootageRequest, now: Any) -> list[dict[str, Any]]:
     return rows
 
 
-WITHDRAWABLE = (RequestStatus.SUBMITTED, RequestStatus.PARTLY_APPROVED, RequestStatus.APPROVED)
-
-
 def _playback_url() -> str | None:
     try:
         return reverse("live:playback")
@@ -335,12 +324,6 @@ def _detail_context(request: HttpRequest, req: FootageRequest) -> dict[str, Any]
     user = _user(request)
     now = timezone.now()
     is_requester = user.pk in (req.requester_id, req.filed_by_id)
-    may_decide = (
-        req.is_open
-        and can(user, Action.REQUEST_DECIDE)
-        and not is_requester
-        and not req.decisions.filter(decided_by=user).exists()
-    )
     first_approval = not req.decisions.exists()
     sees_grants = can(user, Action.REQUEST_VIEW_ALL) or is_requester or user.pk == req.extractor_id
     approve_form = ApproveForm(
@@ -349,13 +332,6 @@ def _detail_context(request: HttpRequest, req: FootageRequest) -> dict[str, Any]
             "redact": req.redact,
             "watermark": services.is_outside(req.requester),
         }
-    )
-    ranges = [FootageRange(c, req.footage_start, req.footage_end) for c in req.cameras.all()]
-    may_export = (
-        req.status == RequestStatus.APPROVED
-        and req.form == RequestForm.COPY
-        and bool(ranges)
-        and all(decide(user, Action.EXPORT, r).allowed for r in ranges)
     )
     packages = []
     for p in req.packages.select_related("job"):
@@ -373,18 +349,18 @@ def _detail_context(request: HttpRequest, req: FootageRequest) -> dict[str, Any]
         "req": req,
         "basis": KIND_BASIS.get(RequestKind(req.kind), ""),
         "decisions": list(req.decisions.select_related("decided_by", "on_behalf_of")),
-        "may_decide": may_decide,
+        "may_decide": services.may_decide(user, req),
         "first_approval": first_approval,
         "approve_form": approve_form,
         "reason_form": ReasonForm(),
         "grants": _grant_rows(req, now) if sees_grants else [],
         "may_revoke": can(user, Action.GRANT_REVOKE),
-        "may_withdraw": is_requester and req.status in WITHDRAWABLE,
-        "may_export": may_export,
+        "may_withdraw": services.may_withdraw(user, req),
+        "may_export": services.may_export(user, req),
         "export_form": ExportForm(),
         "jobs": list(req.exports.select_related("created_by")),
         "packages": packages,
-        "may_verify": can(user, Action.REQUEST_VIEW_ALL),
+        "may_verify": services.may_verify(user),
         "is_requester": is_requester,
         "playback_url": _playback_url() if req.form == RequestForm.VIEW else None,
         **_deadline_states(req, now),
@@ -625,9 +601,7 @@ def package_media(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
 @login_required
 def package_verify(request: HttpRequest, pk: int) -> HttpResponse:
     package = _package_or_404(request, pk)
-    actor = Actor.from_request(request)
-    require(actor, Action.REQUEST_VIEW_ALL)
-    report = services.verify_package(actor, package)
+    report = services.verify_package(Actor.from_request(request), package)
     return render(
         request,
         "access/verify.html",
@@ -668,7 +642,7 @@ def verify_page(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "report": report,
-            "packages": _recent() if can(user, Action.REQUEST_VIEW_ALL) else [],
+            "packages": _recent() if services.may_verify(user) else [],
         },
     )
 

@@ -322,7 +322,12 @@ def test_a_delegate_and_the_principal_are_one_authority(users) -> None:  # type:
     until = timezone.now() + timedelta(days=3)
     services.delegate(as_(users, "hieutruong"), users["totruongbv"], until, "công tác")
     req = file(users)  # needs two approvals
+    assert services.may_decide(users["totruongbv"], req)
     services.approve(as_(users, "hieutruong"), req)
+    # the decision form is not offered to the same authority again, nor to the principal
+    assert not services.may_decide(users["totruongbv"], req)
+    assert not services.may_decide(users["hieutruong"], req)
+    assert services.may_decide(users["phohieutruong"], req)
     with pytest.raises(ValidationFailed, match="same authority"):
         services.approve(as_(users, "totruongbv"), FootageRequest.objects.get(pk=req.pk))
     assert services.approve(as_(users, "phohieutruong"), req).status == RequestStatus.APPROVED
@@ -354,6 +359,34 @@ def test_a_delegation_expires_and_dies_with_its_author(users) -> None:  # type: 
     principal.role = "board"  # no longer the principal: the delegation lapses
     principal.save()
     assert not decide(users["totruongbv"], Action.REQUEST_DECIDE).allowed
+
+
+def test_listing_requests(users) -> None:  # type: ignore[no-untyped-def]
+    mine = file(users)
+    other = file(users, who="giaovien", kind="complaint", form="view")
+    services.refuse(as_(users, "hieutruong"), other, "Không cần thiết")
+    board = as_(users, "hieutruong")
+    assert set(services.list_requests(board)) == {mine, other}
+    assert set(services.list_requests(board, state="open")) == {mine}
+    assert set(services.list_requests(board, state="refused")) == {other}
+    assert set(services.list_requests(board, kind="guardian")) == {mine}
+    assert set(services.list_requests(as_(users, "phuhuynh"))) == {mine}
+    with pytest.raises(AccessDenied):  # neither sees all requests nor may file one
+        services.list_requests(Actor(user=None))
+
+
+def test_who_may_withdraw_and_extract(users) -> None:  # type: ignore[no-untyped-def]
+    req = file(users, who="giaovien", kind="complaint")
+    assert services.may_withdraw(users["giaovien"], req)
+    assert not services.may_withdraw(users["hieutruong"], req)
+    assert not services.may_export(users["admin"], req)  # not approved yet
+    req = services.approve(as_(users, "hieutruong"), req)
+    assert services.may_export(users["admin"], req)
+    assert not services.may_export(users["giaovien"], req)
+    services.withdraw(as_(users, "giaovien"), req)
+    req.refresh_from_db()
+    assert not services.may_withdraw(users["giaovien"], req)
+    assert not services.may_export(users["admin"], req)
 
 
 def test_what_each_role_sees(users) -> None:  # type: ignore[no-untyped-def]
