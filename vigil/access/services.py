@@ -659,7 +659,8 @@ def end_delegation(actor: Actor, d: Delegation, reason: str) -> Delegation:
 # ------------------------------------------------------------------------ extraction
 
 
-def _ranges(req: FootageRequest) -> list[FootageRange]:
+def request_ranges(req: FootageRequest) -> list[FootageRange]:
+    """The footage a request covers, per camera (what its extraction reads)."""
     return [
         FootageRange(c, req.footage_start, req.footage_end) for c in req.cameras.order_by("code")
     ]
@@ -669,7 +670,7 @@ def export_grant(actor: Actor, req: FootageRequest) -> Grant:
     """Authorise the extraction of every camera of the request (audited per camera) and
     return the one grant that covers it: a job is bound to it."""
     grant_ids = set()
-    for rng in _ranges(req):
+    for rng in request_ranges(req):
         decision = require(actor, Action.EXPORT, rng)
         grant_ids.add(decision.grant_id)
     if len(grant_ids) != 1 or None in grant_ids:
@@ -690,7 +691,7 @@ def _exportable(req: FootageRequest) -> bool:
 
 def may_export(user: User, req: FootageRequest) -> bool:
     """For showing the extraction form; ``create_export`` asks again (and audits)."""
-    ranges = _ranges(req)
+    ranges = request_ranges(req)
     return (
         _exportable(req)
         and bool(ranges)
