@@ -7,19 +7,25 @@ The API the pages, the JSON API and the commands call:
     file_request(actor, **fields) -> FootageRequest
     approve(actor, req, **settings) / refuse(actor, req, reason) -> FootageRequest
     withdraw(actor, req) -> FootageRequest
+    list_requests(actor, state=, kind=) -> QuerySet   (what the actor may list)
+    may_decide / may_withdraw / may_export(user, req), may_verify(user) -> bool
+                                                      (for showing forms; each change asks again)
     revoke_grant(actor, grant, reason) -> Grant
     delegate(actor, delegate, until, reason) / end_delegation(actor, d, reason)
     create_export(actor, req, options) / retry_export(actor, job) / cancel_export(actor, job)
     create_download_link(actor, package) -> (DownloadLink, token)
     open_download(actor, token) -> Download            (appends to the custody log)
+    open_package_media(actor, session, package, name) -> PackageMedia | None
     verify_on_site(path_or_package) -> package.Report
+    verify_package(actor, package) -> package.Report   (the site's own copy; board, IT)
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,7 +63,7 @@ from vigil.authz.rules import Action
 from vigil.authz.services import (
     AccessDenied,
     FootageRange,
-    active_delegation,
+    authorize,
     can,
     decide,
     require,
@@ -91,6 +97,16 @@ def _tz() -> ZoneInfo:
 
 def _invalid(field: str, reason: str) -> ValidationFailed:
     return ValidationFailed([FieldError(field, reason)])
+
+
+def _refused(
+    actor: Actor, action: str, obj: Any, reason: str, detail: dict[str, Any] | None = None
+) -> AccessDenied:
+    """Audit a refusal the permission matrix cannot express (who started a job, whose
+    request it is) in its own transaction, and return the error to raise."""
+    with transaction.atomic():
+        record(actor, action, obj, outcome="denied", detail={**(detail or {}), "reason": reason})
+    return AccessDenied(AuthzDecision(False, reason, via="none"))
 
 
 def kinds_for_role(role: str) -> tuple[str, ...]:
@@ -253,6 +269,23 @@ def can_view(user: User, req: FootageRequest) -> bool:
     return visible_requests(user).filter(pk=req.pk).exists()
 
 
+def list_requests(actor: Actor, *, state: str = "all", kind: str = "") -> QuerySet[FootageRequest]:
+    """The requests the actor may list: all of them for those who receive requests, their
+    own (or those they extract) for those who may file. ``state`` is "open" (still to be
+    decided), "all" or a status; ``kind`` a kind of request or empty for every kind."""
+    if actor.user is None or not can(actor.user, Action.REQUEST_VIEW_ALL):
+        require(actor, Action.REQUEST_FILE)
+    assert actor.user is not None
+    qs = visible_requests(actor.user)
+    if state == "open":
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    elif state in RequestStatus.values:
+        qs = qs.filter(status=state)
+    if kind in RequestKind.values:
+        qs = qs.filter(kind=kind)
+    return qs
+
+
 def request_grants(req: FootageRequest) -> QuerySet[Grant]:
     return Grant.objects.filter(source=req.grant_source).select_related("grantee")
 
@@ -275,11 +308,19 @@ class Authority:
 
 def _authority(actor: Actor, decision: AuthzDecision) -> Authority:
     assert actor.user is not None
+    return _authority_of(actor.user, decision)
+
+
+def _authority_of(user: User, decision: AuthzDecision) -> Authority:
     on_behalf: User | None = None
     if decision.via == "delegation":
-        delegation = active_delegation(actor.user)
-        on_behalf = delegation.delegator if delegation else None
-    return Authority(actor.user, on_behalf)
+        # The delegation the permission service allowed this under, not one looked up
+        # again: it may have ended in between, and the decision and its record must agree.
+        delegation = Delegation.objects.select_related("delegator").get(
+            pk=decision.detail["delegation"]
+        )
+        on_behalf = delegation.delegator
+    return Authority(user, on_behalf)
 
 
 def _decidable(authority: Authority, req: FootageRequest) -> Authority:
@@ -296,13 +337,26 @@ def _decidable(authority: Authority, req: FootageRequest) -> Authority:
     return authority
 
 
+def may_decide(user: User, req: FootageRequest) -> bool:
+    """For showing the decision forms: the same rules ``approve`` and ``refuse`` apply
+    (which ask the permission service again)."""
+    decision = decide(user, Action.REQUEST_DECIDE)
+    if not decision.allowed:
+        return False
+    try:
+        _decidable(_authority_of(user, decision), req)
+    except ValidationFailed:
+        return False
+    return True
+
+
 def approve(
     actor: Actor,
     req: FootageRequest,
     *,
     reason: str = "",
     grant_days: int | None = None,
-    extractor: User | None = None,
+    extractor: User | str | None = None,
     redact: bool | None = None,
     redact_persons: bool | None = None,
     watermark: bool | None = None,
@@ -310,10 +364,18 @@ def approve(
     """Approve. The first approval settles the grant's validity, the IT staff member who
     extracts a copy and the redaction; a second approval (when needed) confirms them.
     The approval that completes the count creates the grants (and, for an investigation,
-    the evidence hold)."""
+    the evidence hold).
+
+    ``extractor`` is a user or a user name; an unknown name is refused, never replaced
+    by the default IT staff member (only no choice at all falls back to the default)."""
     cfg = _cfg()
     # Asked before the transaction: a refusal's audit entry must not roll back with it.
     authority = _authority(actor, require(actor, Action.REQUEST_DECIDE))
+    if isinstance(extractor, str):
+        name = extractor.strip()
+        extractor = User.objects.filter(username=name).first() if name else None
+        if name and extractor is None:
+            raise _invalid("extractor", _("there is no user named %(name)s") % {"name": name})
     with transaction.atomic():
         req = FootageRequest.objects.select_for_update().get(pk=req.pk)
         _decidable(authority, req)
@@ -477,15 +539,31 @@ def refuse(actor: Actor, req: FootageRequest, reason: str) -> FootageRequest:
     return req
 
 
+WITHDRAWABLE = (*OPEN_STATUSES, RequestStatus.APPROVED)
+
+
+def _is_requester(user: User | None, req: FootageRequest) -> bool:
+    return user is not None and user.pk in (req.requester_id, req.filed_by_id)
+
+
+def may_withdraw(user: User, req: FootageRequest) -> bool:
+    """For showing the button; ``withdraw`` checks again."""
+    return _is_requester(user, req) and req.status in WITHDRAWABLE
+
+
 def withdraw(actor: Actor, req: FootageRequest) -> FootageRequest:
     """The requester withdraws: an open request closes, an approved one's grants end."""
-    if actor.user is None or actor.user.pk not in (req.requester_id, req.filed_by_id):
-        raise AccessDenied(
-            AuthzDecision(False, _("Only the requester may withdraw a request."), via="none")
+    if not _is_requester(actor.user, req):
+        raise _refused(
+            actor,
+            "request.withdraw",
+            req,
+            _("Only the requester may withdraw a request."),
+            {"number": req.number},
         )
     with transaction.atomic():
         req = FootageRequest.objects.select_for_update().get(pk=req.pk)
-        if req.status not in (*OPEN_STATUSES, RequestStatus.APPROVED):
+        if req.status not in WITHDRAWABLE:
             raise _invalid("status", _("this request can no longer be withdrawn"))
         now = timezone.now()
         revoked = []
@@ -581,7 +659,8 @@ def end_delegation(actor: Actor, d: Delegation, reason: str) -> Delegation:
 # ------------------------------------------------------------------------ extraction
 
 
-def _ranges(req: FootageRequest) -> list[FootageRange]:
+def request_ranges(req: FootageRequest) -> list[FootageRange]:
+    """The footage a request covers, per camera (what its extraction reads)."""
     return [
         FootageRange(c, req.footage_start, req.footage_end) for c in req.cameras.order_by("code")
     ]
@@ -591,7 +670,7 @@ def export_grant(actor: Actor, req: FootageRequest) -> Grant:
     """Authorise the extraction of every camera of the request (audited per camera) and
     return the one grant that covers it: a job is bound to it."""
     grant_ids = set()
-    for rng in _ranges(req):
+    for rng in request_ranges(req):
         decision = require(actor, Action.EXPORT, rng)
         grant_ids.add(decision.grant_id)
     if len(grant_ids) != 1 or None in grant_ids:
@@ -606,6 +685,20 @@ def export_grant(actor: Actor, req: FootageRequest) -> Grant:
     return grant
 
 
+def _exportable(req: FootageRequest) -> bool:
+    return req.status == RequestStatus.APPROVED and req.form == RequestForm.COPY
+
+
+def may_export(user: User, req: FootageRequest) -> bool:
+    """For showing the extraction form; ``create_export`` asks again (and audits)."""
+    ranges = request_ranges(req)
+    return (
+        _exportable(req)
+        and bool(ranges)
+        and all(decide(user, Action.EXPORT, r).allowed for r in ranges)
+    )
+
+
 def create_export(
     actor: Actor, req: FootageRequest, *, keep: list[list[float]] | None = None
 ) -> ExportJob:
@@ -613,7 +706,7 @@ def create_export(
     # The permission first (audited per camera, before the transaction): an unapproved
     # request has no grant, and the attempt is on record.
     grant = export_grant(actor, req)
-    if req.status != RequestStatus.APPROVED or req.form != RequestForm.COPY:
+    if not _exportable(req):
         raise _invalid("request", _("only an approved request for a copy is extracted"))
     keep = [list(map(float, k)) for k in (keep or [])][:8]
     if any(len(k) != 3 or not (0 <= k[1] <= 1 and 0 <= k[2] <= 1 and k[0] >= 0) for k in keep):
@@ -664,8 +757,12 @@ def cancel_export(actor: Actor, job: ExportJob) -> ExportJob:
     """Stop a queued or running job (the worker notices at its next progress step)."""
     user = actor.user
     if user is None or not (user.pk == job.created_by_id or can(user, Action.GRANT_REVOKE)):
-        raise AccessDenied(
-            AuthzDecision(False, _("Only who started it or the board may stop it."), via="none")
+        raise _refused(
+            actor,
+            "export.cancel",
+            job,
+            _("Only who started it or the board may stop it."),
+            {"request": job.request.number},
         )
     with transaction.atomic():
         job = ExportJob.objects.select_for_update().get(pk=job.pk)
@@ -686,25 +783,74 @@ def package_dir(package: Package) -> Path:
     return Path(settings.PATHS.exports) / package.name
 
 
-def package_ranges(package: Package) -> list[FootageRange]:
-    """The footage a package holds, per camera (from its signed manifest)."""
+def _package_clips(package: Package) -> dict[str, FootageRange]:
+    """The clips of a package (their file in the package, ``data/...``) and the footage
+    each holds, from its signed manifest. Only cameras of the package's request count:
+    a clip naming any other camera is not footage this package may serve."""
     import json
 
     manifest = json.loads(package.manifest)
     cams = {c.code: c for c in package.request.cameras.all()}
-    out = []
+    out: dict[str, FootageRange] = {}
     for clip in manifest.get("clips", []):
         camera = cams.get(clip["camera"])
         if camera is None:
             continue
-        out.append(
-            FootageRange(
-                camera,
-                datetime.fromisoformat(clip["start_utc"]),
-                datetime.fromisoformat(clip["end_utc"]),
-            )
+        out[clip["file"]] = FootageRange(
+            camera,
+            datetime.fromisoformat(clip["start_utc"]),
+            datetime.fromisoformat(clip["end_utc"]),
         )
     return out
+
+
+def package_ranges(package: Package) -> list[FootageRange]:
+    """The footage a package holds, per camera (from its signed manifest)."""
+    return list(_package_clips(package).values())
+
+
+# A player fetches a clip in many range requests: the first of a session (and again
+# after this many seconds) is audited, the others only decided; a refusal always is.
+AUDIT_MEDIA_AGAIN = 600.0
+
+
+@dataclass(frozen=True)
+class PackageMedia:
+    """A clip of a package the actor may play now: the file to stream and its size."""
+
+    path: Path
+    size: int
+
+
+def open_package_media(
+    actor: Actor, session: MutableMapping[str, Any], package: Package, name: str
+) -> PackageMedia | None:
+    """Open the clip ``data/<name>`` of a package to play inline (the package media URL).
+
+    None when the package holds no such clip (of a camera of its request, on disk).
+    Playback is asked of the permission service on every call; ``session`` (the
+    caller's session) remembers when it was last audited, so that the many range
+    requests of one player are audited once per AUDIT_MEDIA_AGAIN. Refusals are always
+    audited and raise AccessDenied."""
+    rng = _package_clips(package).get(f"data/{name}")
+    path = package_dir(package) / "data" / name
+    if rng is None or not path.is_file():
+        return None
+    seen_key = f"access.media.{package.pk}.{name}"
+    seen = session.get(seen_key)
+    audited = seen is not None and time.time() - float(seen) < AUDIT_MEDIA_AGAIN
+    decision = (
+        decide(actor.user, Action.PLAYBACK, rng)
+        if audited
+        else authorize(actor, Action.PLAYBACK, rng)
+    )
+    if not decision.allowed:
+        if audited:
+            decision = authorize(actor, Action.PLAYBACK, rng)  # audit the refusal
+        raise AccessDenied(decision)
+    if not audited:
+        session[seen_key] = time.time()
+    return PackageMedia(path, path.stat().st_size)
 
 
 def may_download(user: User, package: Package) -> bool:
@@ -761,10 +907,6 @@ class Download:
         return pkg.zip_stream(self.root, self.package.name, self.names)
 
 
-def _denied(reason: str) -> AccessDenied:
-    return AccessDenied(AuthzDecision(False, reason, via="none"))
-
-
 def _link_problem(actor: Actor, link: DownloadLink | None, now: datetime) -> str:
     if link is None:
         return _("This download link is not valid.")
@@ -778,15 +920,8 @@ def _link_problem(actor: Actor, link: DownloadLink | None, now: datetime) -> str
 
 
 def _refuse_download(actor: Actor, link: DownloadLink | None, reason: str) -> AccessDenied:
-    with transaction.atomic():
-        record(
-            actor,
-            "package.download",
-            link.package if link else None,
-            outcome="denied",
-            detail={"link": link.pk if link else None, "reason": reason},
-        )
-    return _denied(reason)
+    package = link.package if link else None
+    return _refused(actor, "package.download", package, reason, {"link": link.pk if link else None})
 
 
 def open_download(actor: Actor, token: str) -> Download:
@@ -891,8 +1026,15 @@ def verify_on_site(path: Path) -> pkg.Report:
     return pkg.verify(path, site_record(package, exact=exact))
 
 
+def may_verify(user: User) -> bool:
+    """For showing the check of the site's packages; ``verify_package`` asks again."""
+    return can(user, Action.REQUEST_VIEW_ALL)
+
+
 def verify_package(actor: Actor, package: Package) -> pkg.Report:
-    """Verify the site's own copy of a package (its directory) and audit the check."""
+    """Verify the site's own copy of a package (its directory) and audit the check (for
+    those who see every request: the board and IT)."""
+    require(actor, Action.REQUEST_VIEW_ALL)
     report = pkg.verify(package_dir(package), site_record(package, exact=True))
     with transaction.atomic():
         record(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -47,7 +45,7 @@ from vigil.accounts.models import User
 from vigil.accounts.roles import Role
 from vigil.authz.models import Delegation, Grant
 from vigil.authz.rules import Action
-from vigil.authz.services import FootageRange, authorize, can, decide, require
+from vigil.authz.services import can, require
 from vigil.school.models import Camera, Department
 from vigil.school.validation import ValidationFailed
 
@@ -88,17 +86,9 @@ def _visible_or_404(request: HttpRequest, pk: int) -> FootageRequest:
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    if not can(user, Action.REQUEST_VIEW_ALL):
-        require(Actor.from_request(request), Action.REQUEST_FILE)
-    qs = services.visible_requests(user)
     state = request.GET.get("state", "open")
-    if state == "open":
-        qs = qs.filter(status__in=(RequestStatus.SUBMITTED, RequestStatus.PARTLY_APPROVED))
-    elif state in RequestStatus.values:
-        qs = qs.filter(status=state)
     kind = request.GET.get("kind", "")
-    if kind in RequestKind.values:
-        qs = qs.filter(kind=kind)
+    qs = services.list_requests(Actor.from_request(request), state=state, kind=kind)
     now = timezone.now()
     rows = [{"req": r, **_deadline_states(r, now)} for r in qs[:300]]
     return render(
@@ -323,9 +313,6 @@ def _grant_rows(req: FootageRequest, now: Any) -> list[dict[str, Any]]:
     return rows
 
 
-WITHDRAWABLE = (RequestStatus.SUBMITTED, RequestStatus.PARTLY_APPROVED, RequestStatus.APPROVED)
-
-
 def _playback_url() -> str | None:
     try:
         return reverse("live:playback")
@@ -337,12 +324,6 @@ def _detail_context(request: HttpRequest, req: FootageRequest) -> dict[str, Any]
     user = _user(request)
     now = timezone.now()
     is_requester = user.pk in (req.requester_id, req.filed_by_id)
-    may_decide = (
-        req.is_open
-        and can(user, Action.REQUEST_DECIDE)
-        and not is_requester
-        and not req.decisions.filter(decided_by=user).exists()
-    )
     first_approval = not req.decisions.exists()
     sees_grants = can(user, Action.REQUEST_VIEW_ALL) or is_requester or user.pk == req.extractor_id
     approve_form = ApproveForm(
@@ -351,13 +332,6 @@ def _detail_context(request: HttpRequest, req: FootageRequest) -> dict[str, Any]
             "redact": req.redact,
             "watermark": services.is_outside(req.requester),
         }
-    )
-    ranges = [FootageRange(c, req.footage_start, req.footage_end) for c in req.cameras.all()]
-    may_export = (
-        req.status == RequestStatus.APPROVED
-        and req.form == RequestForm.COPY
-        and bool(ranges)
-        and all(decide(user, Action.EXPORT, r).allowed for r in ranges)
     )
     packages = []
     for p in req.packages.select_related("job"):
@@ -375,18 +349,18 @@ def _detail_context(request: HttpRequest, req: FootageRequest) -> dict[str, Any]
         "req": req,
         "basis": KIND_BASIS.get(RequestKind(req.kind), ""),
         "decisions": list(req.decisions.select_related("decided_by", "on_behalf_of")),
-        "may_decide": may_decide,
+        "may_decide": services.may_decide(user, req),
         "first_approval": first_approval,
         "approve_form": approve_form,
         "reason_form": ReasonForm(),
         "grants": _grant_rows(req, now) if sees_grants else [],
         "may_revoke": can(user, Action.GRANT_REVOKE),
-        "may_withdraw": is_requester and req.status in WITHDRAWABLE,
-        "may_export": may_export,
+        "may_withdraw": services.may_withdraw(user, req),
+        "may_export": services.may_export(user, req),
         "export_form": ExportForm(),
         "jobs": list(req.exports.select_related("created_by")),
         "packages": packages,
-        "may_verify": can(user, Action.REQUEST_VIEW_ALL),
+        "may_verify": services.may_verify(user),
         "is_requester": is_requester,
         "playback_url": _playback_url() if req.form == RequestForm.VIEW else None,
         **_deadline_states(req, now),
@@ -416,7 +390,6 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, form.errors.as_text())
         return _back(req)
     d = form.cleaned_data
-    extractor = User.objects.filter(username=d.get("extractor") or "").first()
     first = not req.decisions.exists()
     try:
         req = services.approve(
@@ -424,7 +397,7 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
             req,
             reason=d["note"],
             grant_days=d["grant_days"] if first else None,
-            extractor=extractor if first else None,
+            extractor=(d.get("extractor") or None) if first else None,
             redact=d["redact"] if first and req.form == RequestForm.COPY else None,
             redact_persons=d["redact_persons"] if first else None,
             watermark=d["watermark"] if first else None,
@@ -574,7 +547,6 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-AUDIT_AGAIN = 600.0  # seconds
 
 
 def _file_part(path: Path, start: int, length: int) -> Iterator[bytes]:
@@ -591,44 +563,15 @@ def _file_part(path: Path, start: int, length: int) -> Iterator[bytes]:
 
 @login_required
 def package_media(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
-    """A clip of a package, inline (with HTTP ranges) for those who may play it back.
-    Every request asks the permission service; the first is audited."""
+    """A clip of a package, inline (with HTTP ranges) for those who may play it back
+    (``services.open_package_media`` decides and audits)."""
     package = _package_or_404(request, pk)
-    import json
-
-    clip = next(
-        (c for c in json.loads(package.manifest).get("clips", []) if c["file"] == f"data/{name}"),
-        None,
-    )
-    path = services.package_dir(package) / "data" / name
-    if clip is None or not path.is_file():
+    media = services.open_package_media(Actor.from_request(request), request.session, package, name)
+    if media is None:
         raise Http404
-    camera = get_object_or_404(Camera, code=clip["camera"])
-    from datetime import datetime
-
-    rng = FootageRange(
-        camera, datetime.fromisoformat(clip["start_utc"]), datetime.fromisoformat(clip["end_utc"])
-    )
+    size = media.size
     header = request.headers.get("Range", "")
     match = _RANGE.match(header.strip()) if header else None
-    # A player fetches a clip in many range requests: the first of a session (and again
-    # every AUDIT_AGAIN) is audited, the others only decided; a refusal always is.
-    seen_key = f"access.media.{package.pk}.{name}"
-    seen = request.session.get(seen_key)
-    audited = seen is not None and time.time() - float(seen) < AUDIT_AGAIN
-    actor = Actor.from_request(request)
-    decision = (
-        decide(_user(request), Action.PLAYBACK, rng)
-        if audited
-        else authorize(actor, Action.PLAYBACK, rng)
-    )
-    if not decision.allowed:
-        if audited:
-            authorize(actor, Action.PLAYBACK, rng)  # audit the refusal
-        raise PermissionDenied(decision.reason)
-    if not audited:
-        request.session[seen_key] = time.time()
-    size = path.stat().st_size
     start, end = 0, size - 1
     status = 200
     response: HttpResponseBase
@@ -645,7 +588,7 @@ def package_media(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
             return response
         status = 206
     response = StreamingHttpResponse(
-        _file_part(path, start, end - start + 1), content_type="video/mp4", status=status
+        _file_part(media.path, start, end - start + 1), content_type="video/mp4", status=status
     )
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"
@@ -658,9 +601,7 @@ def package_media(request: HttpRequest, pk: int, name: str) -> HttpResponseBase:
 @login_required
 def package_verify(request: HttpRequest, pk: int) -> HttpResponse:
     package = _package_or_404(request, pk)
-    actor = Actor.from_request(request)
-    require(actor, Action.REQUEST_VIEW_ALL)
-    report = services.verify_package(actor, package)
+    report = services.verify_package(Actor.from_request(request), package)
     return render(
         request,
         "access/verify.html",
@@ -701,7 +642,7 @@ def verify_page(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "report": report,
-            "packages": _recent() if can(user, Action.REQUEST_VIEW_ALL) else [],
+            "packages": _recent() if services.may_verify(user) else [],
         },
     )
 

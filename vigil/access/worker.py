@@ -38,6 +38,7 @@ from django.utils.translation import gettext as _
 
 from vigil import __version__
 from vigil.access import package as pkg
+from vigil.access import services
 from vigil.access.models import (
     Decision,
     ExportJob,
@@ -49,7 +50,7 @@ from vigil.access.services import add_custody
 from vigil.accounts.actor import Actor
 from vigil.audit.services import record
 from vigil.authz.rules import Action
-from vigil.authz.services import FootageRange, authorize, decide
+from vigil.authz.services import AccessDenied, decide
 from vigil.media import export as media_export
 from vigil.recording.models import Segment
 from vigil.recording.storage import fsync_dir
@@ -182,22 +183,29 @@ def _iso(dt: datetime) -> str:
 
 
 def _check_grant(run: _Run, req: FootageRequest, *, audit: bool) -> None:
-    """The job's grant must still cover every camera (revocation, expiry stop it)."""
+    """The job's grant must still cover every camera (revocation, expiry stop it): the
+    same check as ``services.export_grant``, which authorises (and audits) each camera.
+    Without ``audit`` (a check again before publishing) it only decides, and audits
+    through ``export_grant`` when that stops the job."""
     assert run.actor.user is not None
-    for camera in req.cameras.order_by("code"):
-        rng = FootageRange(camera, req.footage_start, req.footage_end)
-        decision = (
-            authorize(run.actor, Action.EXPORT, rng)
-            if audit
-            else decide(run.actor.user, Action.EXPORT, rng)
+    if not audit:
+        decisions = [
+            decide(run.actor.user, Action.EXPORT, rng) for rng in services.request_ranges(req)
+        ]
+        if decisions and all(d.allowed and d.grant_id == run.job.grant_id for d in decisions):
+            return
+    try:
+        grant = services.export_grant(run.actor, req)
+    except AccessDenied as exc:
+        raise JobFailed(
+            _("The access grant no longer allows this extraction: %(reason)s")
+            % {"reason": exc.decision.reason}
+        ) from None
+    if grant.pk != run.job.grant_id:
+        raise JobFailed(
+            _("The access grant no longer allows this extraction: %(reason)s")
+            % {"reason": _("another grant")}
         )
-        if not decision.allowed or decision.grant_id != run.job.grant_id:
-            if audit is False:  # record the refusal at the moment it stops the job
-                authorize(run.actor, Action.EXPORT, rng)
-            raise JobFailed(
-                _("The access grant no longer allows this extraction: %(reason)s")
-                % {"reason": decision.reason if not decision.allowed else _("another grant")}
-            )
 
 
 def _sources(camera: Camera, start: datetime, end: datetime) -> list[media_export.SourceSegment]:

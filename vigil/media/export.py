@@ -956,19 +956,6 @@ def decode_frames(path: Path, *, height: int | None = None) -> Iterator[Frame]:
                 yield _bgr(frame)
 
 
-def count_frames(path: Path) -> int:
-    """Presented video frames of a clip (decodes; used to size the redaction plan)."""
-    n = 0
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for _ in container.decode(stream):
-            n += 1
-    return n
-
-
 def reencode(
     src: Path,
     out: Path,

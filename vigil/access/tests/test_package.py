@@ -106,6 +106,18 @@ def test_downloads_are_in_the_custody_log_and_audited(users, exported, tmp_path)
     assert names[0] == f"{package.name}/bagit.txt" and names[-1] == f"{package.name}/custody.jsonl"
 
 
+def test_the_sites_copy_is_verified_by_the_board_and_it_only(users, exported) -> None:  # type: ignore[no-untyped-def]
+    from vigil.authz.services import AccessDenied
+
+    package = exported()
+    with pytest.raises(AccessDenied):  # the requester: they check the copy they hold
+        services.verify_package(Actor(user=users["giaovien"]), package)
+    assert AuditEntry.objects.filter(action="request.view_all", outcome="denied").count() == 1
+    assert not AuditEntry.objects.filter(action="package.verify").exists()
+    assert services.verify_package(Actor(user=users["admin"]), package).ok
+    assert AuditEntry.objects.get(action="package.verify").detail["valid"] is True
+
+
 def test_a_link_works_once_for_its_owner_until_it_expires(users, exported) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 

@@ -168,6 +168,36 @@ def test_api_files_decides_and_reports(login, users) -> None:  # type: ignore[no
     assert stranger.get("/api/requests").json() == []
 
 
+def test_api_refuses_an_unknown_extractor(login, users) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    from vigil.access import services
+    from vigil.accounts.actor import Actor
+    from vigil.school.models import Camera
+
+    now = timezone.now()
+    req = services.file_request(
+        Actor(user=users["giaovien"]),
+        kind="complaint",
+        form="copy",
+        purpose="Xem lại sự việc ở hành lang",
+        cameras=[Camera.objects.get(code="CAM-010")],
+        start=now - timedelta(hours=3),
+        end=now - timedelta(hours=2),
+    )
+    board = login("hieutruong", Client())
+    url = f"/api/requests/{req.pk}/approve"
+    r = board.post(url, json.dumps({"extractor": "nobody"}), content_type="application/json")
+    assert r.status_code == 422, r.content
+    assert "extractor" in r.content.decode()
+    req.refresh_from_db()
+    assert req.status == "submitted" and req.extractor is None
+    r = board.post(url, json.dumps({"extractor": "admin"}), content_type="application/json")
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    req.refresh_from_db()
+    assert req.extractor == users["admin"]
+
+
 @pytest.mark.footage
 def test_extraction_progress_and_download_pages(login, users, approved_copy) -> None:  # type: ignore[no-untyped-def]
     from django.test import Client
@@ -248,3 +278,23 @@ def test_the_package_media_url_serves_ranges_and_audits_each_session(login, expo
     staff = login("giaovien", Client())  # may download the package, not play it here
     assert staff.get(url, HTTP_RANGE="bytes=5-").status_code == 403
     assert AuditEntry.objects.filter(action="footage.playback", outcome="denied").count() == 1
+
+
+def test_the_package_media_url_serves_only_cameras_of_the_request(login, exported) -> None:  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    package = exported()
+    manifest = json.loads(package.manifest)
+    clip = manifest["clips"][0]
+    name = clip["file"].removeprefix("data/")
+    url = f"/requests/packages/{package.pk}/media/{name}"
+    board = login("hieutruong", Client())  # may play back every camera
+    assert board.get(url).status_code == 200
+    assert clip["camera"] == "CAM-010"
+    clip["camera"] = "CAM-011"  # a camera the request never asked for
+    package.manifest = json.dumps(manifest)
+    package.save(update_fields=["manifest"])
+    plays = AuditEntry.objects.filter(action="footage.playback").count()
+    assert board.get(url).status_code == 404
+    assert board.get(f"/requests/packages/{package.pk}/media/nope.mp4").status_code == 404
+    assert AuditEntry.objects.filter(action="footage.playback").count() == plays

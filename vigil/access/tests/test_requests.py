@@ -177,6 +177,20 @@ def test_copy_for_a_parent_needs_two_different_board_members(users) -> None:  # 
     assert decide(users["admin"], Action.EXPORT, inside).allowed
 
 
+def test_an_unknown_extractor_is_refused_not_replaced_by_the_default(users) -> None:  # type: ignore[no-untyped-def]
+    req = file(users)
+    with pytest.raises(ValidationFailed, match="no user named nobody") as exc:
+        services.approve(as_(users, "hieutruong"), req, extractor="nobody")
+    assert [e.field for e in exc.value.errors] == ["extractor"]
+    req = FootageRequest.objects.get(pk=req.pk)
+    assert req.status == RequestStatus.SUBMITTED and req.extractor is None
+    assert not req.decisions.exists()
+    with pytest.raises(ValidationFailed, match="IT staff"):  # known, but not IT staff
+        services.approve(as_(users, "hieutruong"), req, extractor="giaovien")
+    req = services.approve(as_(users, "hieutruong"), req, extractor="admin")
+    assert req.extractor == users["admin"]
+
+
 def test_no_one_decides_their_own_request(users) -> None:  # type: ignore[no-untyped-def]
     req = file(users, who="phohieutruong", kind="investigation", form="view")
     with pytest.raises(ValidationFailed, match="own request"):
@@ -255,6 +269,9 @@ def test_withdrawal_ends_the_grants(users) -> None:  # type: ignore[no-untyped-d
     assert decide(users["totruongmg"], Action.PLAYBACK, inside).allowed
     with pytest.raises(AccessDenied):
         services.withdraw(as_(users, "phuhuynh"), req)
+    refusal = AuditEntry.objects.get(action="request.withdraw", outcome="denied")
+    assert refusal.actor_username == "phuhuynh" and refusal.detail["number"] == req.number
+    assert FootageRequest.objects.get(pk=req.pk).status == RequestStatus.APPROVED
     services.withdraw(as_(users, "totruongmg"), req)
     assert not decide(users["totruongmg"], Action.PLAYBACK, inside).allowed
 
@@ -305,10 +322,27 @@ def test_a_delegate_and_the_principal_are_one_authority(users) -> None:  # type:
     until = timezone.now() + timedelta(days=3)
     services.delegate(as_(users, "hieutruong"), users["totruongbv"], until, "công tác")
     req = file(users)  # needs two approvals
+    assert services.may_decide(users["totruongbv"], req)
     services.approve(as_(users, "hieutruong"), req)
+    # the decision form is not offered to the same authority again, nor to the principal
+    assert not services.may_decide(users["totruongbv"], req)
+    assert not services.may_decide(users["hieutruong"], req)
+    assert services.may_decide(users["phohieutruong"], req)
     with pytest.raises(ValidationFailed, match="same authority"):
         services.approve(as_(users, "totruongbv"), FootageRequest.objects.get(pk=req.pk))
     assert services.approve(as_(users, "phohieutruong"), req).status == RequestStatus.APPROVED
+
+
+def test_the_authority_is_the_delegation_that_allowed_the_decision(users) -> None:  # type: ignore[no-untyped-def]
+    until = timezone.now() + timedelta(days=3)
+    d = services.delegate(as_(users, "hieutruong"), users["totruongbv"], until, "công tác")
+    actor = as_(users, "totruongbv")
+    decision = decide(users["totruongbv"], Action.REQUEST_DECIDE)
+    assert decision.via == "delegation"
+    services.end_delegation(as_(users, "hieutruong"), d, "đã về")  # ends in between
+    authority = services._authority(actor, decision)
+    assert authority.on_behalf_of == users["hieutruong"]
+    assert authority.key == users["hieutruong"].pk
 
 
 def test_a_delegation_expires_and_dies_with_its_author(users) -> None:  # type: ignore[no-untyped-def]
@@ -325,6 +359,34 @@ def test_a_delegation_expires_and_dies_with_its_author(users) -> None:  # type: 
     principal.role = "board"  # no longer the principal: the delegation lapses
     principal.save()
     assert not decide(users["totruongbv"], Action.REQUEST_DECIDE).allowed
+
+
+def test_listing_requests(users) -> None:  # type: ignore[no-untyped-def]
+    mine = file(users)
+    other = file(users, who="giaovien", kind="complaint", form="view")
+    services.refuse(as_(users, "hieutruong"), other, "Không cần thiết")
+    board = as_(users, "hieutruong")
+    assert set(services.list_requests(board)) == {mine, other}
+    assert set(services.list_requests(board, state="open")) == {mine}
+    assert set(services.list_requests(board, state="refused")) == {other}
+    assert set(services.list_requests(board, kind="guardian")) == {mine}
+    assert set(services.list_requests(as_(users, "phuhuynh"))) == {mine}
+    with pytest.raises(AccessDenied):  # neither sees all requests nor may file one
+        services.list_requests(Actor(user=None))
+
+
+def test_who_may_withdraw_and_extract(users) -> None:  # type: ignore[no-untyped-def]
+    req = file(users, who="giaovien", kind="complaint")
+    assert services.may_withdraw(users["giaovien"], req)
+    assert not services.may_withdraw(users["hieutruong"], req)
+    assert not services.may_export(users["admin"], req)  # not approved yet
+    req = services.approve(as_(users, "hieutruong"), req)
+    assert services.may_export(users["admin"], req)
+    assert not services.may_export(users["giaovien"], req)
+    services.withdraw(as_(users, "giaovien"), req)
+    req.refresh_from_db()
+    assert not services.may_withdraw(users["giaovien"], req)
+    assert not services.may_export(users["admin"], req)
 
 
 def test_what_each_role_sees(users) -> None:  # type: ignore[no-untyped-def]

@@ -96,6 +96,8 @@ def test_a_cancelled_job_stops(users, approved_copy) -> None:  # type: ignore[no
     job = services.create_export(Actor(user=users["admin"]), req)
     with pytest.raises(AccessDenied):
         services.cancel_export(Actor(user=users["giaovien"]), job)
+    refusal = AuditEntry.objects.get(action="export.cancel", outcome="denied")
+    assert refusal.actor_username == "giaovien" and refusal.detail["request"] == req.number
     services.cancel_export(Actor(user=users["admin"]), job)
     assert worker.run_pending("test-worker") == 0
     job.refresh_from_db()
