@@ -7,7 +7,7 @@ audited here only when refused (the service doing the change records its success
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,8 @@ class Decision:
     via: str = "role"  # role, grant, none
     grant_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # The sequence number of the audit entry ``authorize`` wrote for it, if it wrote one.
+    audit_seq: int | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -206,7 +208,10 @@ def decide(user: User | None, action: Action, resource: Resource = None) -> Deci
 
 
 def authorize(actor: Actor, action: Action, resource: Resource = None) -> Decision:
-    """Decide and audit: footage actions always, other actions when refused."""
+    """Decide and audit: footage actions always, other actions when refused.
+
+    The returned decision carries the sequence number of the entry written (``audit_seq``),
+    so a session can name the entry that opened it."""
     from vigil.audit.models import Outcome
     from vigil.audit.services import record
 
@@ -227,13 +232,14 @@ def authorize(actor: Actor, action: Action, resource: Resource = None) -> Decisi
             obj = resource.camera
         elif resource is not None:
             obj = resource
-        record(
+        entry = record(
             actor,
             action.value,
             obj,
             outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
             detail=detail,
         )
+        decision = replace(decision, audit_seq=entry.seq)
     return decision
 
 

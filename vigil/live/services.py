@@ -147,20 +147,6 @@ def camera_states(user: User | None, codes: list[str]) -> dict[str, dict[str, An
     return out
 
 
-# ----------------------------------------------------------------------------- audit
-def _authorize(actor: Actor, action: Action, resource: FootageRange) -> tuple[Decision, int]:
-    """authorize() plus the sequence number of the audit entry it wrote."""
-    with transaction.atomic():
-        decision = authorize(actor, action, resource)
-        seq = (
-            AuditEntry.objects.filter(action=action.value, actor_username=actor.username[:150])
-            .order_by("-seq")
-            .values_list("seq", flat=True)
-            .first()
-        )
-    return decision, int(seq or 0)
-
-
 def _require_user(actor: Actor) -> User:
     if actor.user is None:
         raise _denied(_("Please sign in."))
@@ -194,7 +180,7 @@ def open_live(actor: Actor, session_key: str | None, codes: list[str], stream: s
                 {"code": code, "channel": index, "allowed": False, "reason": _("Not found.")}
             )
             continue
-        decision, seq = _authorize(actor, Action.LIVE_VIEW, FootageRange(camera, now))
+        decision = authorize(actor, Action.LIVE_VIEW, FootageRange(camera, now))
         out.append(
             {
                 "code": code,
@@ -205,7 +191,7 @@ def open_live(actor: Actor, session_key: str | None, codes: list[str], stream: s
             }
         )
         if decision.allowed:
-            channels.append([camera.pk, index, seq])
+            channels.append([camera.pk, index, decision.audit_seq or 0])
     token = None
     if channels:
         token = tokens.issue(
@@ -361,7 +347,7 @@ def open_playback(
         if camera is None:
             items.append({"code": code, "allowed": False, "reason": _("Not found.")})
             continue
-        decision, seq = _authorize(actor, Action.PLAYBACK, FootageRange(camera, start, end))
+        decision = authorize(actor, Action.PLAYBACK, FootageRange(camera, start, end))
         item: dict[str, Any] = {
             "code": code,
             "name": camera.name,
@@ -371,7 +357,7 @@ def open_playback(
         if decision.allowed:
             item["token"] = tokens.issue(
                 {"k": "pb", "s": tokens.session_tag(session_key), "u": user.pk, "c": camera.pk,
-                 "a": start.timestamp(), "b": end.timestamp(), "e": seq}
+                 "a": start.timestamp(), "b": end.timestamp(), "e": decision.audit_seq}
             )  # fmt: skip
         items.append(item)
     return {"start": start, "end": end, "cameras": items}

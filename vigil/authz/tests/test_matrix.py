@@ -250,3 +250,14 @@ def test_local_operator_may_manage_but_never_see_footage(resources) -> None:  # 
     assert authorize(op, Action.SITE_MANAGE).allowed
     assert not authorize(op, Action.PLAYBACK, resources["recent"]).allowed
     assert not authorize(Actor.system("x"), Action.SITE_MANAGE).allowed
+
+
+def test_authorize_names_the_audit_entry_it_wrote(users, resources) -> None:  # type: ignore[no-untyped-def]
+    guard = Actor(user=users["baove"])
+    allowed = authorize(guard, Action.PLAYBACK, resources["recent"])
+    refused = authorize(guard, Action.PLAYBACK, resources["old"])
+    assert AuditEntry.objects.get(seq=allowed.audit_seq).outcome == "success"
+    assert AuditEntry.objects.get(seq=refused.audit_seq).outcome == "denied"
+    assert refused.audit_seq == allowed.audit_seq + 1
+    assert authorize(guard, Action.SITE_VIEW).audit_seq is None  # nothing written
+    assert decide(users["baove"], Action.PLAYBACK, resources["recent"]).audit_seq is None
