@@ -17,7 +17,6 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,7 +24,6 @@ from django.utils.translation import gettext as _
 from vigil.accounts.actor import Actor
 from vigil.accounts.models import User
 from vigil.audit.models import AuditEntry
-from vigil.audit.services import record
 from vigil.authz.rules import Action
 from vigil.authz.services import AccessDenied, Decision, FootageRange, authorize, cameras_for, can
 from vigil.authz.services import decide as authz_decide
@@ -363,7 +361,8 @@ def open_playback(
     return {"start": start, "end": end, "cameras": items}
 
 
-def _playback_grant(payload: dict[str, Any], user: User) -> PlaybackGrant:
+def _played(payload: dict[str, Any]) -> tuple[Camera, datetime, datetime]:
+    """The camera and time range a playback token is for."""
     if payload.get("k") != "pb":
         raise tokens.TokenInvalid("not a playback token")
     camera = Camera.objects.select_related("area").filter(pk=payload.get("c")).first()
@@ -371,6 +370,11 @@ def _playback_grant(payload: dict[str, Any], user: User) -> PlaybackGrant:
         raise _denied(_("Not found."))
     start = datetime.fromtimestamp(float(payload["a"]), tz=UTC)
     end = datetime.fromtimestamp(float(payload["b"]), tz=UTC)
+    return camera, start, end
+
+
+def _playback_grant(payload: dict[str, Any], user: User) -> PlaybackGrant:
+    camera, start, end = _played(payload)
     decision = authz_decide(user, Action.PLAYBACK, FootageRange(camera, start, end))
     if not decision.allowed:
         raise AccessDenied(decision)
@@ -418,7 +422,10 @@ def refresh_token(token: str, user: User | None, session_key: str | None) -> dic
 def record_snapshot(
     actor: Actor, session_key: str | None, token: str, at: datetime | None
 ) -> AuditEntry:
-    """Audit a snapshot taken from a live or playback session the actor holds."""
+    """Audit a snapshot taken from a live or playback session the actor holds.
+
+    Decided and audited by the permission service (``footage.snapshot``, as the live
+    view or playback it is taken from), so a refused snapshot is audited too."""
     user = _require_user(actor)
     payload = tokens.read(
         token,
@@ -426,27 +433,30 @@ def record_snapshot(
         user_id=user.pk,
         max_age=settings.VIGIL_ABSOLUTE_SESSION_SECONDS,
     )
-    detail: dict[str, Any] = {"session": payload.get("e") or None}
+    resource: FootageRange
+    detail: dict[str, Any]
     if payload.get("k") == "pb":
-        grant = _playback_grant(payload, user)
-        if at is None or not grant.start <= at <= grant.end:
+        camera, start, end = _played(payload)
+        if at is None or not start <= at <= end:
             raise LiveError(_("The snapshot time is outside the footage played."))
-        camera = grant.camera
-        detail.update(kind="playback", at=at.isoformat())
+        resource = FootageRange(camera, start, end)
+        detail = {"kind": "playback", "at": at.isoformat(), "session": payload.get("e") or None}
     elif payload.get("k") == "live":
         ids = [int(c[0]) for c in payload.get("c", [])]
         if len(ids) != 1:
             raise LiveError(_("Take a snapshot from one camera's view."))
         found = Camera.objects.select_related("area").filter(pk=ids[0]).first()
-        if found is None or not authz_decide(user, Action.LIVE_VIEW, found).allowed:
+        if found is None:
             raise _denied(_("You may no longer watch this camera."))
-        camera = found
-        detail.update(kind="live", at=(at or timezone.now()).isoformat())
-        detail["session"] = payload["c"][0][2]
+        at = at or timezone.now()
+        resource = FootageRange(found, at)
+        detail = {"kind": "live", "at": at.isoformat(), "session": payload["c"][0][2]}
     else:
         raise tokens.TokenInvalid("unknown kind")
-    with transaction.atomic():
-        return record(actor, "footage.snapshot", camera, detail=detail)
+    decision = authorize(actor, Action.SNAPSHOT, resource, detail=detail)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    return AuditEntry.objects.get(seq=decision.audit_seq)
 
 
 def timeline(user: User | None, camera: Camera, start: datetime, end: datetime) -> dict[str, Any]:

@@ -288,6 +288,51 @@ def test_snapshots_are_audited_within_the_session(users: Any) -> None:
         services.record_snapshot(Actor(head), session_for(head), token, at)
 
 
+def test_refused_snapshots_are_audited(users: Any) -> None:
+    tech = users["kythuat"]  # supplier technician: cameras under maintenance only
+    cam = Camera.objects.get(code="CAM-030")
+    cam.state = Camera.State.MAINTENANCE
+    cam.save()
+    key = session_for(tech)
+    live = services.open_live(Actor(tech), key, ["CAM-030"], "main").token or ""
+    allowed = services.record_snapshot(Actor(tech), key, live, None)
+    assert (allowed.action, allowed.outcome) == ("footage.snapshot", "success")
+    assert allowed.detail["camera"] == "CAM-030" and allowed.detail["kind"] == "live"
+    cam.state = Camera.State.IN_SERVICE
+    cam.save()
+    with pytest.raises(PermissionDenied):
+        services.record_snapshot(Actor(tech), key, live, None)
+    refused = entries("footage.snapshot")[-1]
+    assert refused.seq > allowed.seq and refused.outcome == "denied"
+    assert refused.actor_username == "kythuat" and refused.detail["camera"] == "CAM-030"
+    assert (
+        refused.detail["kind"] == "live" and refused.detail["session"] == allowed.detail["session"]
+    )
+    # A playback whose grant was revoked: the refused snapshot is audited too.
+    researcher = users["nghiencuu"]
+    now = timezone.now()
+    start, end = now - timedelta(hours=2), now - timedelta(hours=1)
+    grant = Grant.objects.create(
+        grantee=researcher, actions="footage.playback",
+        footage_start=start, footage_end=end,
+        valid_from=now - timedelta(minutes=1), valid_until=now + timedelta(days=1),
+        source="test", created_by=users["hieutruong"],
+    )  # fmt: skip
+    grant.cameras.add(Camera.objects.get(code="CAM-004"))
+    key = session_for(researcher)
+    opened = services.open_playback(Actor(researcher), key, ["CAM-004"], start, end)
+    token = opened["cameras"][0]["token"]
+    at = start + timedelta(minutes=5)
+    assert services.record_snapshot(Actor(researcher), key, token, at).detail["grant"] == grant.pk
+    grant.revoked_at = timezone.now()
+    grant.save()
+    with pytest.raises(PermissionDenied):
+        services.record_snapshot(Actor(researcher), key, token, at)
+    refused = entries("footage.snapshot")[-1]
+    assert refused.outcome == "denied" and refused.actor_username == "nghiencuu"
+    assert refused.detail["kind"] == "playback" and refused.detail["at"] == at.isoformat()
+
+
 # -------------------------------------------------------------------------- timeline
 def test_timeline_has_spans_gaps_and_marks_from_the_hook(
     users: Any, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
