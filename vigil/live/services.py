@@ -33,7 +33,7 @@ from vigil.live.relay import StreamTarget, hub
 from vigil.media.rtsp import Credentials, split_credentials
 from vigil.recording import catalog
 from vigil.recording.health import NODE_TIMEOUT
-from vigil.recording.models import CameraHealth, RecorderNode
+from vigil.recording.models import CameraHealth, RecorderNode, Segment
 from vigil.school.models import Area, Camera, Department
 from vigil.school.services import stream_credentials
 
@@ -387,6 +387,16 @@ def check_playback(token: str, user: User | None, session_key: str | None) -> Pl
         raise _denied(_("Please sign in."))
     payload = tokens.read(token, session_key=session_key, user_id=user.pk)
     return _playback_grant(payload, user)
+
+
+def playback_segment(grant: PlaybackGrant, segment_id: int) -> Segment | None:
+    """The recorded segment ``segment_id`` if the playback may read it: a segment of the
+    grant's camera overlapping the grant's time range (None otherwise)."""
+    return (
+        Segment.objects.select_related("volume")
+        .filter(pk=segment_id, camera=grant.camera, start__lt=grant.end, end__gt=grant.start)
+        .first()
+    )
 
 
 def refresh_token(token: str, user: User | None, session_key: str | None) -> dict[str, Any]:

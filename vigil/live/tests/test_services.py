@@ -333,6 +333,24 @@ def test_refused_snapshots_are_audited(users: Any) -> None:
     assert refused.detail["kind"] == "playback" and refused.detail["at"] == at.isoformat()
 
 
+def test_playback_reads_only_segments_of_its_camera_and_range(recorded: dict[str, Any]) -> None:
+    from vigil.recording.models import Segment
+
+    base = recorded["base"]
+    cam = Camera.objects.get(code="CAM-004")
+    first = Segment.objects.filter(camera=cam).order_by("start").first()
+    last = Segment.objects.filter(camera=cam).order_by("-start").first()
+    other = Segment.objects.filter(camera__code="CAM-001").first()
+    assert first is not None and last is not None and other is not None
+    start, end = utc(base), utc(base + 20)
+    grant = services.PlaybackGrant(cam, start, end, start, 0)
+    found = services.playback_segment(grant, first.pk)
+    assert found == first and found.volume is not None
+    assert services.playback_segment(grant, last.pk) is None  # outside the time range
+    assert services.playback_segment(grant, other.pk) is None  # another camera
+    assert services.playback_segment(grant, 10**9) is None
+
+
 # -------------------------------------------------------------------------- timeline
 def test_timeline_has_spans_gaps_and_marks_from_the_hook(
     users: Any, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
