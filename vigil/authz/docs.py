@@ -11,6 +11,7 @@ from vigil.authz.rules import (
     MATRIX,
     OPERATOR_ACTIONS,
     ROLE_ARTICLES,
+    SNAPSHOT_SOURCES,
     Action,
 )
 
@@ -50,6 +51,13 @@ CELL = {
 }
 
 
+def _cell(role: Role, action: Action) -> str:
+    scope = MATRIX[role].get(action)
+    if scope is not None:
+        return CELL[scope.value]
+    return "G" if action in GRANTABLE_ACTIONS else ""
+
+
 def permissions_markdown() -> str:
     out = [
         "# Permissions",
@@ -76,21 +84,17 @@ def permissions_markdown() -> str:
         "maint = cameras under maintenance; dept* = own department's areas if",
         "`[access] staff_live_view_own_area` (default off); dept† = own department's areas if",
         "`[access] department_head_live_view` (default on); G = only through an access grant.",
+        "A snapshot is allowed as the footage it is taken from: live view / playback.",
         "",
         "| Action | Permission | Article | " + " | ".join(SHORT[r] for r in Role) + " |",
         "|---|---|---|" + "---|" * len(Role),
     ]
     for action in Action:
         info = ACTIONS[action]
-        cells = []
-        for role in Role:
-            scope = MATRIX[role].get(action)
-            if scope is not None:
-                cells.append(CELL[scope.value])
-            elif action in GRANTABLE_ACTIONS:
-                cells.append("G")
-            else:
-                cells.append("")
+        if action == Action.SNAPSHOT:
+            cells = ["/".join(_cell(role, a) or "–" for a in SNAPSHOT_SOURCES) for role in Role]
+        else:
+            cells = [_cell(role, action) for role in Role]
         out.append(
             f"| {info.description} | `{action.value}` | {info.article} | "
             + " | ".join(cells)
@@ -126,6 +130,8 @@ def permissions_markdown() -> str:
         "written to the audit log: "
         + ", ".join(f"`{a.value}`" for a in sorted(FOOTAGE_ACTIONS))
         + ".",
+        "A snapshot is decided as the live view or playback it is taken from, and audited",
+        "as a snapshot.",
         "",
         "## Local operator",
         "",

@@ -23,6 +23,7 @@ class Action(StrEnum):
     PLAYBACK = "footage.playback"
     EXPORT = "footage.export"
     DOWNLOAD = "footage.download"
+    SNAPSHOT = "footage.snapshot"
     REQUEST_FILE = "request.file"
     REQUEST_VIEW_ALL = "request.view_all"
     REQUEST_DECIDE = "request.decide"
@@ -41,7 +42,13 @@ class Action(StrEnum):
 
 
 # Actions that touch footage: each use is decided per camera (and time range) and audited.
-FOOTAGE_ACTIONS = frozenset({Action.LIVE_VIEW, Action.PLAYBACK, Action.EXPORT, Action.DOWNLOAD})
+FOOTAGE_ACTIONS = frozenset(
+    {Action.LIVE_VIEW, Action.PLAYBACK, Action.EXPORT, Action.DOWNLOAD, Action.SNAPSHOT}
+)
+# A snapshot is a still of footage the person is watching: it has no row of its own in
+# the matrix nor in grants, and is decided as the action it is taken from -- live view
+# for a camera now, playback for a recorded time range (vigil.authz.services.decide).
+SNAPSHOT_SOURCES = (Action.LIVE_VIEW, Action.PLAYBACK)
 # Actions whose resource is a camera (footage actions plus camera-scoped operations).
 CAMERA_ACTIONS = FOOTAGE_ACTIONS | {
     Action.CAMERA_SERVICE,
@@ -81,6 +88,9 @@ ACTIONS: dict[Action, ActionInfo] = {
     Action.PLAYBACK: ActionInfo("Play back recorded footage", "Art. 4.1, 4.3, 7.1"),
     Action.EXPORT: ActionInfo("Extract footage into a clip or evidence package", "Art. 5"),
     Action.DOWNLOAD: ActionInfo("Download a released copy of footage", "Art. 4.2, 4.3"),
+    Action.SNAPSHOT: ActionInfo(
+        "Take a snapshot of footage one is watching live or playing back", "Art. 4.1, 7.1"
+    ),
     Action.REQUEST_FILE: ActionInfo("File a request to use footage", "Art. 3, 4.2"),
     Action.REQUEST_VIEW_ALL: ActionInfo("See every footage request", "Art. 4.1, 5"),
     Action.REQUEST_DECIDE: ActionInfo("Approve or refuse footage requests", "Art. 4.1, 4.2"),

@@ -7,7 +7,7 @@ audited here only when refused (the service doing the change records its success
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,8 @@ class Decision:
     via: str = "role"  # role, grant, none
     grant_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # The sequence number of the audit entry ``authorize`` wrote for it, if it wrote one.
+    audit_seq: int | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -150,9 +152,20 @@ def active_delegation(user: User, now: datetime | None = None) -> Delegation | N
     return None
 
 
+def snapshot_source(resource: Resource) -> Action:
+    """What a snapshot of ``resource`` is decided as: playback for a recorded time range
+    (a range with an end), live view otherwise."""
+    if isinstance(resource, FootageRange) and resource.end is not None:
+        return Action.PLAYBACK
+    return Action.LIVE_VIEW
+
+
 def decide(user: User | None, action: Action, resource: Resource = None) -> Decision:
     """Pure decision, no side effects."""
     info = ACTIONS[action]
+    if action == Action.SNAPSHOT:
+        # A still of footage being watched: allowed exactly when watching it is.
+        return replace(decide(user, snapshot_source(resource), resource), article=info.article)
     if user is None or not user.is_authenticated or not user.is_active:
         return Decision(False, _("Please sign in."), info.article, via="none")
     camera = _camera_of(resource)
@@ -205,8 +218,17 @@ def decide(user: User | None, action: Action, resource: Resource = None) -> Deci
     return Decision(False, refusal, info.article, via="none")
 
 
-def authorize(actor: Actor, action: Action, resource: Resource = None) -> Decision:
-    """Decide and audit: footage actions always, other actions when refused."""
+def authorize(
+    actor: Actor,
+    action: Action,
+    resource: Resource = None,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> Decision:
+    """Decide and audit: footage actions always, other actions when refused.
+
+    The returned decision carries the sequence number of the entry written (``audit_seq``),
+    so a session can name the entry that opened it. ``detail`` is added to the entry."""
     from vigil.audit.models import Outcome
     from vigil.audit.services import record
 
@@ -217,23 +239,25 @@ def authorize(actor: Actor, action: Action, resource: Resource = None) -> Decisi
     else:
         decision = decide(actor.user, action, resource)
     if action in FOOTAGE_ACTIONS or not decision.allowed:
-        detail: dict[str, Any] = {"via": decision.via, "reason": str(decision.reason)}
+        entry_detail: dict[str, Any] = {"via": decision.via, "reason": str(decision.reason)}
         if decision.grant_id is not None:
-            detail["grant"] = decision.grant_id
-        detail.update(decision.detail)
+            entry_detail["grant"] = decision.grant_id
+        entry_detail.update(decision.detail)
         obj: Any = None
         if isinstance(resource, FootageRange):
-            detail.update(resource.describe())
+            entry_detail.update(resource.describe())
             obj = resource.camera
         elif resource is not None:
             obj = resource
-        record(
+        entry_detail.update(detail or {})
+        entry = record(
             actor,
             action.value,
             obj,
             outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
-            detail=detail,
+            detail=entry_detail,
         )
+        decision = replace(decision, audit_seq=entry.seq)
     return decision
 
 

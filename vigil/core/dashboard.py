@@ -9,25 +9,16 @@ from django.db.models import Count, Q
 from vigil.accounts.models import User
 from vigil.authz.rules import Action
 from vigil.authz.services import can
+from vigil.core.plugins import app_modules
 from vigil.school.models import Camera, Inspection, Recorder
 
 
 def extra_cards(user: User) -> list[dict[str, Any]]:
     """Cards other apps add to the dashboard: ``vigil/<app>/dashboard.py: cards(user)``,
     each a dict with a ``template`` and its data."""
-    from importlib import import_module
-
-    from django.apps import apps
-
     cards: list[dict[str, Any]] = []
-    for config in apps.get_app_configs():
-        if not config.name.startswith("vigil.") or config.name == "vigil.core":
-            continue
-        try:
-            module = import_module(f"{config.name}.dashboard")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.dashboard":
-                raise
+    for module in app_modules("dashboard"):
+        if module.__name__ == __name__:
             continue
         cards.extend(module.cards(user))
     return cards

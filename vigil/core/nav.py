@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import import_module
 
-from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+
+from vigil.core.plugins import app_modules
 
 StrOrPromise = str | Promise
 
@@ -39,15 +39,7 @@ SECTIONS: dict[str, StrOrPromise] = {
 @lru_cache(maxsize=1)
 def all_items() -> tuple[NavItem, ...]:
     items: list[NavItem] = []
-    for config in apps.get_app_configs():
-        if not config.name.startswith("vigil."):
-            continue
-        try:
-            module = import_module(f"{config.name}.nav")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.nav":
-                raise
-            continue
+    for module in app_modules("nav"):
         items.extend(getattr(module, "NAV", ()))
     return tuple(sorted(items, key=lambda i: (i.order, i.url_name)))
 

@@ -18,11 +18,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
-from importlib import import_module
 from typing import Any
 
-from django.apps import apps
-
+from vigil.core.plugins import app_label, app_modules
 from vigil.school.models import Camera
 
 log = logging.getLogger("vigil.live.marks")
@@ -34,18 +32,10 @@ MarksFn = Callable[[Camera, datetime, datetime], list[dict[str, Any]]]
 def contributors() -> tuple[tuple[str, MarksFn], ...]:
     """(app label, marks function) for every app that has a ``timeline`` module."""
     found: list[tuple[str, MarksFn]] = []
-    for config in apps.get_app_configs():
-        if not config.name.startswith("vigil."):
-            continue
-        try:
-            module = import_module(f"{config.name}.timeline")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.timeline":
-                raise
-            continue
+    for module in app_modules("timeline"):
         fn = getattr(module, "marks", None)
         if callable(fn):
-            found.append((config.label, fn))
+            found.append((app_label(module), fn))
     return tuple(found)
 
 

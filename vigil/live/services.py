@@ -17,7 +17,6 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,7 +24,6 @@ from django.utils.translation import gettext as _
 from vigil.accounts.actor import Actor
 from vigil.accounts.models import User
 from vigil.audit.models import AuditEntry
-from vigil.audit.services import record
 from vigil.authz.rules import Action
 from vigil.authz.services import AccessDenied, Decision, FootageRange, authorize, cameras_for, can
 from vigil.authz.services import decide as authz_decide
@@ -35,7 +33,7 @@ from vigil.live.relay import StreamTarget, hub
 from vigil.media.rtsp import Credentials, split_credentials
 from vigil.recording import catalog
 from vigil.recording.health import NODE_TIMEOUT
-from vigil.recording.models import CameraHealth, RecorderNode
+from vigil.recording.models import CameraHealth, RecorderNode, Segment
 from vigil.school.models import Area, Camera, Department
 from vigil.school.services import stream_credentials
 
@@ -147,20 +145,6 @@ def camera_states(user: User | None, codes: list[str]) -> dict[str, dict[str, An
     return out
 
 
-# ----------------------------------------------------------------------------- audit
-def _authorize(actor: Actor, action: Action, resource: FootageRange) -> tuple[Decision, int]:
-    """authorize() plus the sequence number of the audit entry it wrote."""
-    with transaction.atomic():
-        decision = authorize(actor, action, resource)
-        seq = (
-            AuditEntry.objects.filter(action=action.value, actor_username=actor.username[:150])
-            .order_by("-seq")
-            .values_list("seq", flat=True)
-            .first()
-        )
-    return decision, int(seq or 0)
-
-
 def _require_user(actor: Actor) -> User:
     if actor.user is None:
         raise _denied(_("Please sign in."))
@@ -194,7 +178,7 @@ def open_live(actor: Actor, session_key: str | None, codes: list[str], stream: s
                 {"code": code, "channel": index, "allowed": False, "reason": _("Not found.")}
             )
             continue
-        decision, seq = _authorize(actor, Action.LIVE_VIEW, FootageRange(camera, now))
+        decision = authorize(actor, Action.LIVE_VIEW, FootageRange(camera, now))
         out.append(
             {
                 "code": code,
@@ -205,7 +189,7 @@ def open_live(actor: Actor, session_key: str | None, codes: list[str], stream: s
             }
         )
         if decision.allowed:
-            channels.append([camera.pk, index, seq])
+            channels.append([camera.pk, index, decision.audit_seq or 0])
     token = None
     if channels:
         token = tokens.issue(
@@ -361,7 +345,7 @@ def open_playback(
         if camera is None:
             items.append({"code": code, "allowed": False, "reason": _("Not found.")})
             continue
-        decision, seq = _authorize(actor, Action.PLAYBACK, FootageRange(camera, start, end))
+        decision = authorize(actor, Action.PLAYBACK, FootageRange(camera, start, end))
         item: dict[str, Any] = {
             "code": code,
             "name": camera.name,
@@ -371,13 +355,14 @@ def open_playback(
         if decision.allowed:
             item["token"] = tokens.issue(
                 {"k": "pb", "s": tokens.session_tag(session_key), "u": user.pk, "c": camera.pk,
-                 "a": start.timestamp(), "b": end.timestamp(), "e": seq}
+                 "a": start.timestamp(), "b": end.timestamp(), "e": decision.audit_seq}
             )  # fmt: skip
         items.append(item)
     return {"start": start, "end": end, "cameras": items}
 
 
-def _playback_grant(payload: dict[str, Any], user: User) -> PlaybackGrant:
+def _played(payload: dict[str, Any]) -> tuple[Camera, datetime, datetime]:
+    """The camera and time range a playback token is for."""
     if payload.get("k") != "pb":
         raise tokens.TokenInvalid("not a playback token")
     camera = Camera.objects.select_related("area").filter(pk=payload.get("c")).first()
@@ -385,6 +370,11 @@ def _playback_grant(payload: dict[str, Any], user: User) -> PlaybackGrant:
         raise _denied(_("Not found."))
     start = datetime.fromtimestamp(float(payload["a"]), tz=UTC)
     end = datetime.fromtimestamp(float(payload["b"]), tz=UTC)
+    return camera, start, end
+
+
+def _playback_grant(payload: dict[str, Any], user: User) -> PlaybackGrant:
+    camera, start, end = _played(payload)
     decision = authz_decide(user, Action.PLAYBACK, FootageRange(camera, start, end))
     if not decision.allowed:
         raise AccessDenied(decision)
@@ -397,6 +387,16 @@ def check_playback(token: str, user: User | None, session_key: str | None) -> Pl
         raise _denied(_("Please sign in."))
     payload = tokens.read(token, session_key=session_key, user_id=user.pk)
     return _playback_grant(payload, user)
+
+
+def playback_segment(grant: PlaybackGrant, segment_id: int) -> Segment | None:
+    """The recorded segment ``segment_id`` if the playback may read it: a segment of the
+    grant's camera overlapping the grant's time range (None otherwise)."""
+    return (
+        Segment.objects.select_related("volume")
+        .filter(pk=segment_id, camera=grant.camera, start__lt=grant.end, end__gt=grant.start)
+        .first()
+    )
 
 
 def refresh_token(token: str, user: User | None, session_key: str | None) -> dict[str, Any]:
@@ -432,7 +432,10 @@ def refresh_token(token: str, user: User | None, session_key: str | None) -> dic
 def record_snapshot(
     actor: Actor, session_key: str | None, token: str, at: datetime | None
 ) -> AuditEntry:
-    """Audit a snapshot taken from a live or playback session the actor holds."""
+    """Audit a snapshot taken from a live or playback session the actor holds.
+
+    Decided and audited by the permission service (``footage.snapshot``, as the live
+    view or playback it is taken from), so a refused snapshot is audited too."""
     user = _require_user(actor)
     payload = tokens.read(
         token,
@@ -440,27 +443,30 @@ def record_snapshot(
         user_id=user.pk,
         max_age=settings.VIGIL_ABSOLUTE_SESSION_SECONDS,
     )
-    detail: dict[str, Any] = {"session": payload.get("e") or None}
+    resource: FootageRange
+    detail: dict[str, Any]
     if payload.get("k") == "pb":
-        grant = _playback_grant(payload, user)
-        if at is None or not grant.start <= at <= grant.end:
+        camera, start, end = _played(payload)
+        if at is None or not start <= at <= end:
             raise LiveError(_("The snapshot time is outside the footage played."))
-        camera = grant.camera
-        detail.update(kind="playback", at=at.isoformat())
+        resource = FootageRange(camera, start, end)
+        detail = {"kind": "playback", "at": at.isoformat(), "session": payload.get("e") or None}
     elif payload.get("k") == "live":
         ids = [int(c[0]) for c in payload.get("c", [])]
         if len(ids) != 1:
             raise LiveError(_("Take a snapshot from one camera's view."))
         found = Camera.objects.select_related("area").filter(pk=ids[0]).first()
-        if found is None or not authz_decide(user, Action.LIVE_VIEW, found).allowed:
+        if found is None:
             raise _denied(_("You may no longer watch this camera."))
-        camera = found
-        detail.update(kind="live", at=(at or timezone.now()).isoformat())
-        detail["session"] = payload["c"][0][2]
+        at = at or timezone.now()
+        resource = FootageRange(found, at)
+        detail = {"kind": "live", "at": at.isoformat(), "session": payload["c"][0][2]}
     else:
         raise tokens.TokenInvalid("unknown kind")
-    with transaction.atomic():
-        return record(actor, "footage.snapshot", camera, detail=detail)
+    decision = authorize(actor, Action.SNAPSHOT, resource, detail=detail)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    return AuditEntry.objects.get(seq=decision.audit_seq)
 
 
 def timeline(user: User | None, camera: Camera, start: datetime, end: datetime) -> dict[str, Any]:

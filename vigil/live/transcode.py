@@ -31,7 +31,7 @@ from pathlib import Path
 
 from vigil.live.relay import RtspSource, Source, SourceState
 from vigil.media.codecs import VideoParams
-from vigil.media.fmp4 import LiveMuxer
+from vigil.media.fmp4 import LiveMuxer, params_from_avcc
 from vigil.media.rtp import Frame
 
 __all__ = [
@@ -87,25 +87,6 @@ def ffmpeg_live_command(codec: str, height: int, decimate: int) -> list[str]:
         "-profile:v", "main", "-pix_fmt", "yuv420p", "-g", "20", "-bf", "0",
         "-f", "flv", "-flush_packets", "1", "pipe:1",
     ]  # fmt: skip
-
-
-def params_from_avcc(record: bytes) -> VideoParams:
-    """SPS/PPS out of an ``avcC`` decoder configuration record."""
-    n_sps = record[5] & 0x1F
-    pos = 6
-    sps = []
-    for _ in range(n_sps):
-        size = struct.unpack_from(">H", record, pos)[0]
-        sps.append(bytes(record[pos + 2 : pos + 2 + size]))
-        pos += 2 + size
-    n_pps = record[pos]
-    pos += 1
-    pps = []
-    for _ in range(n_pps):
-        size = struct.unpack_from(">H", record, pos)[0]
-        pps.append(bytes(record[pos + 2 : pos + 2 + size]))
-        pos += 2 + size
-    return VideoParams(codec="h264", sps=tuple(sps), pps=tuple(pps))
 
 
 class FlvReader:

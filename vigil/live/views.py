@@ -34,7 +34,6 @@ from vigil.authz.services import cameras_for, require
 from vigil.live import playback, services
 from vigil.live.streams import live_stream
 from vigil.live.tokens import TokenInvalid
-from vigil.recording.models import Segment
 
 MEDIA_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -197,11 +196,7 @@ def playback_segment(request: HttpRequest, token: str, segment_id: int) -> HttpR
         return _forbidden(str(exc))
     except ValueError:
         return JsonResponse({"detail": "bad time"}, status=400)
-    segment = (
-        Segment.objects.select_related("volume")
-        .filter(pk=segment_id, camera=grant.camera, start__lt=grant.end, end__gt=grant.start)
-        .first()
-    )
+    segment = services.playback_segment(grant, segment_id)
     if segment is None:
         return JsonResponse({"detail": "not found"}, status=404, headers=MEDIA_HEADERS)
     try:

@@ -356,7 +356,7 @@ def _parse_trak(trak: memoryview) -> tuple[TrackInfo, dict[str, int]]:
         try:
             if b"avcC" in inner:
                 config = bytes(inner[b"avcC"][0])
-                params = _params_from_avcc(config)
+                params = params_from_avcc(config)
                 codec, codec_string = "h264", params.codec_string
                 width, height = params.width, params.height
             elif b"hvcC" in inner:
@@ -407,20 +407,21 @@ def _parse_trak(trak: memoryview) -> tuple[TrackInfo, dict[str, int]]:
     return info, {"timescale": timescale}
 
 
-def _params_from_avcc(rec: bytes) -> VideoParams:
+def params_from_avcc(rec: bytes) -> VideoParams:
+    """SPS/PPS out of an ``avcC`` decoder configuration record."""
     n_sps = rec[5] & 0x1F
     pos = 6
     sps: list[bytes] = []
     for _ in range(n_sps):
         size = struct.unpack_from(">H", rec, pos)[0]
-        sps.append(rec[pos + 2 : pos + 2 + size])
+        sps.append(bytes(rec[pos + 2 : pos + 2 + size]))
         pos += 2 + size
     n_pps = rec[pos]
     pos += 1
     pps: list[bytes] = []
     for _ in range(n_pps):
         size = struct.unpack_from(">H", rec, pos)[0]
-        pps.append(rec[pos + 2 : pos + 2 + size])
+        pps.append(bytes(rec[pos + 2 : pos + 2 + size]))
         pos += 2 + size
     return VideoParams(codec="h264", sps=tuple(sps), pps=tuple(pps))
 

@@ -190,10 +190,18 @@ def test_department_head_sees_alert_but_not_pictures(demo_site, login, client) -
     from django.test import Client
 
     head = login("totruongmg", Client())
-    before = AuditEntry.objects.filter(action="footage.playback").count()
+    before_success = AuditEntry.objects.filter(action="footage.playback", outcome="success").count()
+    before_seq = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     body = head.get(reverse("alerts:detail", args=[alert.pk])).content.decode()
     assert 'data-testid="pictures-hidden"' in body and "snapshot-before" not in body
-    assert AuditEntry.objects.filter(action="footage.playback").count() == before
+    refused = AuditEntry.objects.filter(action="footage.playback", seq__gt=before_seq)
+    assert [e.outcome for e in refused] == ["denied"]  # the refusal is audited
+    assert refused[0].actor_username == "totruongmg"
+    assert refused[0].detail["camera"] == alert.camera.code
+    assert (
+        AuditEntry.objects.filter(action="footage.playback", outcome="success").count()
+        == before_success
+    )
     assert head.get(url).status_code == 404  # a token issued to someone else
 
 

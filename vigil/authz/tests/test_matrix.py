@@ -250,3 +250,28 @@ def test_local_operator_may_manage_but_never_see_footage(resources) -> None:  # 
     assert authorize(op, Action.SITE_MANAGE).allowed
     assert not authorize(op, Action.PLAYBACK, resources["recent"]).allowed
     assert not authorize(Actor.system("x"), Action.SITE_MANAGE).allowed
+
+
+def test_authorize_names_the_audit_entry_it_wrote(users, resources) -> None:  # type: ignore[no-untyped-def]
+    guard = Actor(user=users["baove"])
+    allowed = authorize(guard, Action.PLAYBACK, resources["recent"])
+    refused = authorize(guard, Action.PLAYBACK, resources["old"])
+    assert AuditEntry.objects.get(seq=allowed.audit_seq).outcome == "success"
+    assert AuditEntry.objects.get(seq=refused.audit_seq).outcome == "denied"
+    assert refused.audit_seq == allowed.audit_seq + 1
+    assert authorize(guard, Action.SITE_VIEW).audit_seq is None  # nothing written
+    assert decide(users["baove"], Action.PLAYBACK, resources["recent"]).audit_seq is None
+
+
+def test_a_snapshot_is_decided_as_the_footage_it_is_taken_from(users, resources) -> None:  # type: ignore[no-untyped-def]
+    guard, finance = users["baove"], users["ketoan"]
+    assert decide(guard, Action.SNAPSHOT, resources["bv"]).allowed  # live view
+    assert decide(guard, Action.SNAPSHOT, FootageRange(resources["bv"], timezone.now())).allowed
+    assert decide(guard, Action.SNAPSHOT, resources["recent"]).allowed  # playback, recent
+    assert not decide(guard, Action.SNAPSHOT, resources["old"]).allowed  # beyond the window
+    assert not decide(finance, Action.SNAPSHOT, resources["bv"]).allowed
+    assert not decide(finance, Action.SNAPSHOT, resources["recent"]).allowed
+    decision = authorize(Actor(user=finance), Action.SNAPSHOT, resources["recent"])
+    assert not decision.allowed
+    entry = AuditEntry.objects.get(seq=decision.audit_seq)
+    assert (entry.action, entry.outcome) == ("footage.snapshot", "denied")

@@ -288,6 +288,69 @@ def test_snapshots_are_audited_within_the_session(users: Any) -> None:
         services.record_snapshot(Actor(head), session_for(head), token, at)
 
 
+def test_refused_snapshots_are_audited(users: Any) -> None:
+    tech = users["kythuat"]  # supplier technician: cameras under maintenance only
+    cam = Camera.objects.get(code="CAM-030")
+    cam.state = Camera.State.MAINTENANCE
+    cam.save()
+    key = session_for(tech)
+    live = services.open_live(Actor(tech), key, ["CAM-030"], "main").token or ""
+    allowed = services.record_snapshot(Actor(tech), key, live, None)
+    assert (allowed.action, allowed.outcome) == ("footage.snapshot", "success")
+    assert allowed.detail["camera"] == "CAM-030" and allowed.detail["kind"] == "live"
+    cam.state = Camera.State.IN_SERVICE
+    cam.save()
+    with pytest.raises(PermissionDenied):
+        services.record_snapshot(Actor(tech), key, live, None)
+    refused = entries("footage.snapshot")[-1]
+    assert refused.seq > allowed.seq and refused.outcome == "denied"
+    assert refused.actor_username == "kythuat" and refused.detail["camera"] == "CAM-030"
+    assert (
+        refused.detail["kind"] == "live" and refused.detail["session"] == allowed.detail["session"]
+    )
+    # A playback whose grant was revoked: the refused snapshot is audited too.
+    researcher = users["nghiencuu"]
+    now = timezone.now()
+    start, end = now - timedelta(hours=2), now - timedelta(hours=1)
+    grant = Grant.objects.create(
+        grantee=researcher, actions="footage.playback",
+        footage_start=start, footage_end=end,
+        valid_from=now - timedelta(minutes=1), valid_until=now + timedelta(days=1),
+        source="test", created_by=users["hieutruong"],
+    )  # fmt: skip
+    grant.cameras.add(Camera.objects.get(code="CAM-004"))
+    key = session_for(researcher)
+    opened = services.open_playback(Actor(researcher), key, ["CAM-004"], start, end)
+    token = opened["cameras"][0]["token"]
+    at = start + timedelta(minutes=5)
+    assert services.record_snapshot(Actor(researcher), key, token, at).detail["grant"] == grant.pk
+    grant.revoked_at = timezone.now()
+    grant.save()
+    with pytest.raises(PermissionDenied):
+        services.record_snapshot(Actor(researcher), key, token, at)
+    refused = entries("footage.snapshot")[-1]
+    assert refused.outcome == "denied" and refused.actor_username == "nghiencuu"
+    assert refused.detail["kind"] == "playback" and refused.detail["at"] == at.isoformat()
+
+
+def test_playback_reads_only_segments_of_its_camera_and_range(recorded: dict[str, Any]) -> None:
+    from vigil.recording.models import Segment
+
+    base = recorded["base"]
+    cam = Camera.objects.get(code="CAM-004")
+    first = Segment.objects.filter(camera=cam).order_by("start").first()
+    last = Segment.objects.filter(camera=cam).order_by("-start").first()
+    other = Segment.objects.filter(camera__code="CAM-001").first()
+    assert first is not None and last is not None and other is not None
+    start, end = utc(base), utc(base + 20)
+    grant = services.PlaybackGrant(cam, start, end, start, 0)
+    found = services.playback_segment(grant, first.pk)
+    assert found == first and found.volume is not None
+    assert services.playback_segment(grant, last.pk) is None  # outside the time range
+    assert services.playback_segment(grant, other.pk) is None  # another camera
+    assert services.playback_segment(grant, 10**9) is None
+
+
 # -------------------------------------------------------------------------- timeline
 def test_timeline_has_spans_gaps_and_marks_from_the_hook(
     users: Any, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch

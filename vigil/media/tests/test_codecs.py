@@ -18,7 +18,7 @@ from vigil.media.codecs import (
     split_annexb,
     unescape_rbsp,
 )
-from vigil.media.fmp4 import _params_from_avcc, _params_from_hvcc
+from vigil.media.fmp4 import _params_from_hvcc, params_from_avcc
 from vigil.media.simulator.fixtures import Fixture
 from vigil.media.tests.conftest import first_nal
 
@@ -165,7 +165,7 @@ def test_avcc_round_trip_and_sprop(main_h264: Fixture) -> None:
     rec = params.config_record
     assert rec[:4] == bytes((1, sps[1], sps[2], sps[3]))
     assert rec[4] == 0xFF
-    assert _params_from_avcc(rec) == params
+    assert params_from_avcc(rec) == params
     sprop = ",".join(base64.b64encode(x).decode() for x in (sps, pps))
     assert VideoParams.from_sprop("h264", {"sprop-parameter-sets": sprop}) == params
 
