@@ -11,7 +11,7 @@ What it does:
    rows for 86 x 20, inserted in recording order (every camera's segment of one instant,
    then the next instant), plus one gap per camera-day. Generated with SQL inside SQLite.
 2. Timeline of one camera-day (segments and gaps between two instants, through
-   ``coverage.camera_timeline``): p50/p95 over SAMPLES random camera-days.
+   ``recording.catalog.camera_timeline``): p50/p95 over SAMPLES random camera-days.
 3. Coverage of all cameras for one day (``coverage.compute_day``, which also writes the 86
    coverage rows).
 4. One retention sweep (``retention.services.sweep``) that must make room on NVR-01 — its
@@ -242,6 +242,7 @@ def setup_django(data_dir: Path) -> None:
 
 
 def measure_timelines(meta: dict[str, Any], samples: int, rng: random.Random) -> list[float]:
+    from vigil.recording import catalog
     from vigil.retention import coverage
     from vigil.school.models import Camera
 
@@ -255,7 +256,7 @@ def measure_timelines(meta: dict[str, Any], samples: int, rng: random.Random) ->
         )
         ds, de = coverage.day_bounds(day)
         t0 = time.perf_counter()
-        t = coverage.camera_timeline(cam, ds, de)
+        t = catalog.camera_timeline(cam, ds, de)
         elapsed = (time.perf_counter() - t0) * 1000
         assert len(t.segments) > 8000, len(t.segments)
         if i >= 5:  # warm-up

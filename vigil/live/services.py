@@ -33,7 +33,7 @@ from vigil.live.relay import StreamTarget, hub
 from vigil.media.rtsp import Credentials, split_credentials
 from vigil.recording import catalog
 from vigil.recording.health import NODE_TIMEOUT
-from vigil.recording.models import CameraHealth, RecorderNode, Segment
+from vigil.recording.models import CameraHealth, Gap, RecorderNode, Segment
 from vigil.school.models import Area, Camera, Department
 from vigil.school.services import stream_credentials
 
@@ -474,26 +474,29 @@ def timeline(user: User | None, camera: Camera, start: datetime, end: datetime) 
     decision = authz_decide(user, Action.PLAYBACK, FootageRange(camera, start, end))
     if not decision.allowed:
         raise AccessDenied(decision)
-    spans, gaps = catalog.timeline(camera, start, end)
+    found = catalog.camera_timeline(camera.pk, start, end)
+    t0, length = start.timestamp(), (end - start).total_seconds()
+    causes = dict(Gap.Cause.choices)
 
-    def rel(t: datetime | None) -> float | None:
+    def rel(t: datetime | float | None) -> float | None:
         if t is None:
             return None
-        return round((min(max(t, start), end) - start).total_seconds(), 3)
+        seconds = (t.timestamp() if isinstance(t, datetime) else t) - t0
+        return round(min(max(seconds, 0.0), length), 3)
 
     return {
         "camera": camera.code,
         "start": start,
         "end": end,
-        "spans": [[rel(s.start), rel(s.end)] for s in spans],
+        "spans": [[rel(s), rel(e)] for s, e in found.spans(tolerance=0.5)],
         "gaps": [
             {
-                "start": rel(g.start),
-                "end": rel(g.end) if g.end is not None else rel(end),
-                "cause": g.cause,
-                "label": str(g.get_cause_display()),
+                "start": rel(g_start),
+                "end": rel(g_end if g_end is not None else end),
+                "cause": cause,
+                "label": str(causes.get(cause, cause)),
             }
-            for g in gaps
+            for g_start, g_end, cause in found.gaps
         ],
         "marks": [
             {**m, "start": rel(m["start"]), "end": rel(m.get("end"))}

@@ -8,10 +8,11 @@ durable file. Reads for timelines live here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
 from vigil.media.ingest import Gap as EngineGap
 from vigil.media.segment import FinishedSegment
@@ -89,26 +90,67 @@ class GapTracker:
         return row
 
 
-@dataclass(frozen=True)
-class Span:
-    start: datetime
-    end: datetime
+# Segments are cut every few seconds (``[recording] segment_seconds`` at most 600); a
+# segment straddling a boundary started at most this long before it.
+MAX_SEGMENT = timedelta(hours=1)
 
 
-def timeline(camera: Camera, start: datetime, end: datetime) -> tuple[list[Span], list[Gap]]:
-    """Recorded spans (merged where segments touch) and gaps of a camera in [start, end)."""
-    spans: list[Span] = []
-    rows = (
-        Segment.objects.filter(camera=camera, start__lt=end, end__gt=start)
-        .order_by("start")
+@dataclass
+class Timeline:
+    """A camera's footage between two instants: segments as (start, end) in seconds since
+    the epoch (what a timeline bar draws; no per-row datetime objects, so a whole day of
+    10-second segments loads fast), and the recorder's gaps with their causes."""
+
+    segments: list[tuple[float, float]]
+    gaps: list[tuple[datetime, datetime | None, str]]
+
+    @property
+    def recorded_seconds(self) -> float:
+        return sum(e - s for s, e in self.segments)
+
+    def spans(self, tolerance: float = 1.0) -> list[tuple[float, float]]:
+        """Contiguous runs of footage (segments closer than ``tolerance`` seconds merged)."""
+        out: list[tuple[float, float]] = []
+        for s, e in self.segments:
+            if out and s - out[-1][1] <= tolerance:
+                out[-1] = (out[-1][0], max(out[-1][1], e))
+            else:
+                out.append((s, e))
+        return out
+
+
+def _epoch(column: str) -> str:
+    """SQL for a timestamp column as float seconds since the epoch."""
+    if connection.vendor == "postgresql":
+        return f'EXTRACT(EPOCH FROM "{column}")::float8'
+    return f'(julianday("{column}") - 2440587.5) * 86400.0'
+
+
+def camera_timeline(camera_id: int, start: datetime, end: datetime) -> Timeline:
+    """Segments and gaps of one camera between two instants: one index range scan on
+    (camera, start), plus the segment straddling ``start``."""
+    table = Segment._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = (
+        f"SELECT {_epoch('start')}, {_epoch('end')} FROM {table} "  # noqa: S608 (fixed names)
+        "WHERE camera_id = %s AND start >= %s AND start < %s ORDER BY start"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, [camera_id, adapt(start), adapt(end)])
+        inside = [(float(a), float(b)) for a, b in cur.fetchall()]
+    before = (
+        Segment.objects.filter(camera_id=camera_id, start__lt=start, start__gte=start - MAX_SEGMENT)
+        .order_by("-start")
         .values_list("start", "end")
+        .first()
     )
-    for s_start, s_end in rows:
-        if spans and (s_start - spans[-1].end).total_seconds() <= 0.5:
-            spans[-1] = Span(spans[-1].start, max(spans[-1].end, s_end))
-        else:
-            spans.append(Span(s_start, s_end))
+    segments = inside
+    if before is not None and before[1] > start:
+        segments = [(before[0].timestamp(), before[1].timestamp()), *inside]
     gaps = list(
-        Gap.objects.filter(camera=camera, start__lt=end).exclude(end__lte=start).order_by("start")
+        Gap.objects.filter(camera_id=camera_id, start__lt=end)
+        .filter(Q(end__gt=start) | Q(end__isnull=True))
+        .order_by("start")
+        .values_list("start", "end", "cause")
     )
-    return spans, gaps
+    return Timeline(segments, gaps)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from conftest import run_vigil
 from vigil.accounts.actor import Actor
 from vigil.audit.models import AuditEntry, AuditHead
+from vigil.recording import catalog
 from vigil.recording.models import Gap, Segment
 from vigil.recording.storage import delete_segments, ensure_marker
 from vigil.retention import coverage, reports
@@ -85,7 +86,7 @@ def test_timeline_of_a_camera_between_two_instants(site) -> None:  # type: ignor
     Gap.objects.create(
         camera=cam, start=ds + timedelta(seconds=300), end=None, cause="camera_unreachable"
     )
-    t = coverage.camera_timeline(cam.pk, ds + timedelta(seconds=95), ds + timedelta(seconds=400))
+    t = catalog.camera_timeline(cam.pk, ds + timedelta(seconds=95), ds + timedelta(seconds=400))
     assert t.segments[0][0] == pytest.approx((ds + timedelta(seconds=90)).timestamp(), abs=1e-3)
     assert len(t.segments) == 21  # the one straddling the start, and 20 inside
     assert t.segments[-1][1] == pytest.approx((ds + timedelta(seconds=300)).timestamp(), abs=1e-3)
